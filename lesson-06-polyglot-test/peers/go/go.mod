@@ -1,0 +1,3 @@
+module tcplessons/lesson06/peers
+
+go 1.19
