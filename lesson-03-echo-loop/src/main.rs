@@ -1,0 +1,145 @@
+//! The command line for lesson 03: `server` runs the echo server, `client`
+//! sends lines to it and checks the echoes. All the networking lives in the
+//! library (`src/lib.rs`); this file parses flags, binds, prints and turns
+//! errors into an exit status.
+
+use std::io::{self, BufRead, BufReader, Cursor, Write};
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use lesson_03_echo_loop::{DEFAULT_PORT, ServerOptions, run_client, run_server};
+
+/// An echo server that serves clients one after another, and a client that
+/// checks every echo.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Echo every byte each client sends, one client at a time.
+    Server {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        /// Hang up on a client that sends nothing for this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 30,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: u64,
+        /// Exit after serving this many clients (default: serve until stopped).
+        #[arg(long, value_name = "N")]
+        max_clients: Option<u64>,
+    },
+    /// Send lines (standard input, or each --message) and check their echoes.
+    Client {
+        #[command(flatten)]
+        endpoint: Endpoint,
+        /// Give up if connecting, or any echo, takes longer than this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: u64,
+        /// Send TEXT as one line instead of reading standard input (repeatable).
+        #[arg(long, value_name = "TEXT")]
+        message: Vec<String>,
+    },
+}
+
+/// Where the server listens, or where the client connects.
+#[derive(Args)]
+struct Endpoint {
+    /// The host name or IP address (127.0.0.1: this machine only).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The TCP port (0 lets the system choose a free one, for the server).
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let port = match &cli.command {
+        Command::Server { endpoint, .. } | Command::Client { endpoint, .. } => endpoint.port,
+    };
+    let result = match cli.command {
+        Command::Server {
+            endpoint,
+            timeout,
+            max_clients,
+        } => server(&endpoint, timeout, max_clients),
+        Command::Client {
+            endpoint,
+            timeout,
+            message,
+        } => client(&endpoint, timeout, message),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if let Some(hint) = hint_for(&err, port) {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn server(endpoint: &Endpoint, timeout: u64, max_clients: Option<u64>) -> anyhow::Result<()> {
+    let address = format!("{}:{}", endpoint.host, endpoint.port);
+    // Python: socket() + bind() + listen(), all in one call.
+    let listener =
+        TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+    let mut stdout = io::stdout().lock();
+    // The first line, flushed, before accepting: tests and scripts wait for it.
+    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    let options = ServerOptions {
+        max_clients,
+        idle_timeout: Duration::from_secs(timeout),
+    };
+    run_server(listener, &options, &mut stdout)
+}
+
+fn client(endpoint: &Endpoint, timeout: u64, messages: Vec<String>) -> anyhow::Result<()> {
+    let address = format!("{}:{}", endpoint.host, endpoint.port);
+    // The lines come from --message if given, else from standard input. The
+    // writer thread owns the input, so it must be `Send`: a BufReader around
+    // `Stdin` is (a `StdinLock` is not).
+    let input: Box<dyn BufRead + Send> = if messages.is_empty() {
+        Box::new(BufReader::new(io::stdin()))
+    } else {
+        let mut lines = Vec::new();
+        for message in messages {
+            lines.extend_from_slice(message.as_bytes());
+            lines.push(b'\n');
+        }
+        Box::new(Cursor::new(lines))
+    };
+    let mut stdout = io::stdout().lock();
+    run_client(&address, input, Duration::from_secs(timeout), &mut stdout)?;
+    Ok(())
+}
+
+/// The usual fix for the usual errors, found by the `io::ErrorKind` anywhere
+/// in the cause chain.
+fn hint_for(err: &anyhow::Error, port: u16) -> Option<String> {
+    let kind = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<io::Error>())
+        .map(io::Error::kind)?;
+    match kind {
+        io::ErrorKind::AddrInUse => Some(
+            "another server is still running on that port; stop it, or choose another with --port"
+                .to_string(),
+        ),
+        io::ErrorKind::ConnectionRefused => Some(format!(
+            "start the server first: cargo run -p lesson-03-echo-loop -- server --port {port}"
+        )),
+        _ => None,
+    }
+}
