@@ -1,0 +1,392 @@
+//! `load`: many echo clients at once, and one line that says how it went.
+//!
+//! Each simulated client gets a thread. The threads are all started first
+//! and wait at a gate; when the gate opens they connect at the same moment
+//! (a burst, which is what fills a listen queue) and each does `rounds`
+//! round trips: write a `size`-byte request, read until `size` bytes came
+//! back, compare. Every round trip's time is kept, and the report gives the
+//! median, the 99th percentile and the maximum over all of them.
+//!
+//! A round trip that fails or comes back wrong counts as an error, and so
+//! do the rounds that client did not get to (its connection is no use any
+//! more once the stream is out of step).
+
+use std::fmt;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{self, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+/// Stack for each load thread: it holds only small locals.
+const LOAD_STACK_SIZE: usize = 64 * 1024;
+
+/// What `load` does.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Concurrent connections.
+    pub clients: usize,
+    /// Round trips per connection.
+    pub rounds: usize,
+    /// Bytes per request (at least 1; the last byte is always `\n`).
+    pub size: usize,
+    /// Connect, read and write time-out for every client.
+    pub timeout: Duration,
+    /// Write each request in two pieces (to show Nagle's algorithm at work).
+    pub split: bool,
+    /// Set `TCP_NODELAY` on the client sockets.
+    pub nodelay: bool,
+}
+
+/// The outcome of a run; `Display` prints the one-line summary.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    pub clients: usize,
+    pub rounds: usize,
+    pub size: usize,
+    /// Round trips that failed or came back wrong (or never happened).
+    pub errors: u64,
+    /// Wall time from opening the gate until the last client finished.
+    pub elapsed: Duration,
+    /// Every successful round trip's time, in microseconds, sorted.
+    pub latencies_us: Vec<u64>,
+    /// What went wrong first, for the error message.
+    pub first_error: Option<LoadError>,
+}
+
+/// One failed round trip, described for a student.
+#[derive(Debug, Clone)]
+pub struct LoadError {
+    /// The I/O error kind, if an I/O error caused it (`None`: wrong bytes).
+    pub kind: Option<ErrorKind>,
+    pub message: String,
+}
+
+impl LoadReport {
+    /// Successful round trips per second of wall time.
+    pub fn rtt_per_s(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.latencies_us.len() as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// The `pct`-th percentile round-trip time (nearest rank), 0 if none.
+    pub fn percentile_us(&self, pct: f64) -> u64 {
+        let n = self.latencies_us.len();
+        if n == 0 {
+            return 0;
+        }
+        let rank = ((pct / 100.0) * n as f64).ceil() as usize;
+        self.latencies_us[rank.clamp(1, n) - 1]
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "clients={} rounds={} size={} errors={} secs={:.3} rtt_per_s={:.0} p50_us={} p99_us={} max_us={}",
+            self.clients,
+            self.rounds,
+            self.size,
+            self.errors,
+            self.elapsed.as_secs_f64(),
+            self.rtt_per_s(),
+            self.percentile_us(50.0),
+            self.percentile_us(99.0),
+            self.latencies_us.last().copied().unwrap_or(0),
+        )
+    }
+}
+
+/// What one client thread brings back.
+#[derive(Default)]
+struct ClientResult {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    first_error: Option<LoadError>,
+}
+
+/// The gate the client threads wait at, so they all start together.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<Option<bool>>,
+    opened: Condvar,
+}
+
+impl Gate {
+    /// `true`: go; `false`: the run was called off.
+    fn wait(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = self
+            .opened
+            .wait_while(state, |state| state.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        *state == Some(true)
+    }
+
+    fn open(&self, go: bool) {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = Some(go);
+        self.opened.notify_all();
+    }
+}
+
+// ANCHOR: run_load
+/// Runs the load against the echo server at `addr` and reports.
+///
+/// `Err` means the run could not take place (the address does not
+/// resolve, the system refuses the threads); failed round trips are not
+/// errors here, they are counted in the report.
+pub fn run_load(addr: &str, options: &LoadOptions) -> anyhow::Result<LoadReport> {
+    anyhow::ensure!(
+        options.size >= 1,
+        "the request size must be at least 1 byte"
+    );
+    let server: SocketAddr = addr
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {addr}"))?
+        .next()
+        .with_context(|| format!("{addr} resolves to no address"))?;
+
+    let gate = Arc::new(Gate::default());
+    let mut threads = Vec::with_capacity(options.clients);
+    for client in 0..options.clients {
+        let (thread_gate, thread_options) = (Arc::clone(&gate), options.clone());
+        let spawned = thread::Builder::new()
+            .name(format!("load-{client}"))
+            .stack_size(LOAD_STACK_SIZE)
+            .spawn(move || {
+                if thread_gate.wait() {
+                    one_client(client, server, &thread_options)
+                } else {
+                    ClientResult::default()
+                }
+            });
+        match spawned {
+            Ok(thread) => threads.push(thread),
+            Err(err) => {
+                // Release the threads already waiting, then give up.
+                gate.open(false);
+                for thread in threads {
+                    let _ = thread.join();
+                }
+                return Err(err).context(format!(
+                    "cannot start client thread {} of {}",
+                    client + 1,
+                    options.clients
+                ));
+            }
+        }
+    }
+
+    let started = Instant::now();
+    gate.open(true);
+    let mut report = LoadReport {
+        clients: options.clients,
+        rounds: options.rounds,
+        size: options.size,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::with_capacity(options.clients * options.rounds),
+        first_error: None,
+    };
+    for thread in threads {
+        let result = match thread.join() {
+            Ok(result) => result,
+            Err(_) => anyhow::bail!("a load thread panicked"),
+        };
+        report.latencies_us.extend(result.latencies_us);
+        report.errors += result.errors;
+        if report.first_error.is_none() {
+            report.first_error = result.first_error;
+        }
+    }
+    report.elapsed = started.elapsed();
+    report.latencies_us.sort_unstable();
+    Ok(report)
+}
+// ANCHOR_END: run_load
+
+// ANCHOR: one_client
+/// One simulated client: connect, `rounds` round trips, leave.
+fn one_client(client: usize, server: SocketAddr, options: &LoadOptions) -> ClientResult {
+    let mut result = ClientResult {
+        latencies_us: Vec::with_capacity(options.rounds),
+        ..ClientResult::default()
+    };
+    let mut stream = match connect(server, options) {
+        Ok(stream) => stream,
+        Err(err) => {
+            result.fail(
+                options.rounds,
+                Some(err.kind()),
+                format!("client {client}: cannot connect to {server}: {err}"),
+            );
+            return result;
+        }
+    };
+    let mut reply = vec![0u8; options.size];
+    for round in 0..options.rounds {
+        let request = payload(client, round, options.size);
+        let started = Instant::now();
+        let outcome = round_trip(&mut stream, &request, &mut reply, options.split);
+        let took = started.elapsed();
+        let failed_rounds = options.rounds - round;
+        match outcome {
+            Ok(()) if reply == request => result.latencies_us.push(took.as_micros() as u64),
+            Ok(()) => {
+                result.fail(
+                    failed_rounds,
+                    None,
+                    format!(
+                        "client {client} round {round}: wrong echo: sent \"{}\", received \"{}\"",
+                        escaped(&request),
+                        escaped(&reply)
+                    ),
+                );
+                return result;
+            }
+            Err(err) => {
+                result.fail(
+                    failed_rounds,
+                    Some(err.kind()),
+                    format!("client {client} round {round}: {err}"),
+                );
+                return result;
+            }
+        }
+    }
+    // Done: say so the way the protocol says, by shutting down our write half.
+    let _ = stream.shutdown(net::Shutdown::Write);
+    result
+}
+// ANCHOR_END: one_client
+
+impl ClientResult {
+    fn fail(&mut self, rounds: usize, kind: Option<ErrorKind>, message: String) {
+        self.errors += rounds as u64;
+        if self.first_error.is_none() {
+            self.first_error = Some(LoadError { kind, message });
+        }
+    }
+}
+
+fn connect(server: SocketAddr, options: &LoadOptions) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&server, options.timeout)?;
+    stream.set_read_timeout(Some(options.timeout))?;
+    stream.set_write_timeout(Some(options.timeout))?;
+    stream.set_nodelay(options.nodelay)?;
+    Ok(stream)
+}
+
+// ANCHOR: round_trip
+/// Writes one request and reads exactly as many bytes back.
+///
+/// The reply may arrive in several pieces (TCP keeps no message
+/// boundaries), so we read until the buffer is full; a read of 0 bytes
+/// means the server closed the connection in the middle of our reply.
+fn round_trip(
+    stream: &mut TcpStream,
+    request: &[u8],
+    reply: &mut [u8],
+    split: bool,
+) -> io::Result<()> {
+    if split {
+        // Two small writes before waiting for the reply: the pattern that
+        // Nagle's algorithm and delayed ACKs turn into a stall.
+        let (first, second) = request.split_at(request.len() / 2);
+        stream.write_all(first)?;
+        stream.write_all(second)?;
+    } else {
+        stream.write_all(request)?;
+    }
+    let mut filled = 0;
+    while filled < reply.len() {
+        match stream.read(&mut reply[filled..]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    format!(
+                        "the server closed the connection after sending {filled} of {} bytes: \"{}\"",
+                        reply.len(),
+                        escaped(&reply[..filled])
+                    ),
+                ));
+            }
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: round_trip
+
+/// A request that differs for every client and round, so an echo that went
+/// to the wrong client, or a stale one, is caught: `"<client>:<round>:"`,
+/// then letters, cut to `size - 1` bytes, then `\n` (so line-based echo
+/// servers answer it too).
+fn payload(client: usize, round: usize, size: usize) -> Vec<u8> {
+    let mut bytes = format!("{client}:{round}:").into_bytes();
+    let mut letter = 0u8;
+    while bytes.len() < size - 1 {
+        bytes.push(b'a' + letter);
+        letter = (letter + 1) % 26;
+    }
+    bytes.truncate(size - 1);
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Bytes as a student can read them in an error message: escaped, and cut
+/// after 80 characters.
+fn escaped(bytes: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(bytes).escape_debug().collect();
+    if text.chars().count() > 80 {
+        let cut: String = text.chars().take(80).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_has_the_requested_size_and_ends_with_newline() {
+        for size in [1, 2, 5, 64, 1000] {
+            let bytes = payload(12, 345, size);
+            assert_eq!(bytes.len(), size, "payload of size {size}: {bytes:?}");
+            assert_eq!(bytes.last(), Some(&b'\n'));
+        }
+        assert_eq!(payload(1, 2, 10), b"1:2:abcde\n");
+        assert_ne!(payload(1, 2, 64), payload(2, 1, 64));
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let report = LoadReport {
+            clients: 1,
+            rounds: 100,
+            size: 1,
+            errors: 0,
+            elapsed: Duration::from_secs(2),
+            latencies_us: (1..=100).collect(),
+            first_error: None,
+        };
+        assert_eq!(report.percentile_us(50.0), 50);
+        assert_eq!(report.percentile_us(99.0), 99);
+        assert_eq!(report.rtt_per_s(), 50.0);
+        assert_eq!(
+            report.to_string(),
+            "clients=1 rounds=100 size=1 errors=0 secs=2.000 rtt_per_s=50 p50_us=50 p99_us=99 max_us=100"
+        );
+    }
+}
