@@ -1,0 +1,85 @@
+//! The command line: errors a user can cause, and `--help`.
+
+mod common;
+
+use std::net::TcpListener;
+
+use common::spawn;
+
+#[test]
+fn a_port_in_use_fails_with_an_error_and_a_hint() {
+    // Keep a listener on a free port, then start the server on that port.
+    let taken = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    let port = taken
+        .local_addr()
+        .expect("reading the bound address")
+        .port()
+        .to_string();
+
+    let finished = spawn(&["--port", &port]).finish();
+
+    let error = format!("error: cannot listen on 127.0.0.1:{port}: ");
+    let hint = "hint: another server is still running on that port; stop it, or choose another \
+                with --port\n";
+    assert!(
+        finished.status.code() == Some(1)
+            && finished.stdout.is_empty()
+            && finished.stderr.starts_with(&error)
+            && finished.stderr.ends_with(hint),
+        "expected exit status 1, nothing on stdout, and on stderr \"{error}...\" then \
+         {hint:?}\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn help_names_every_flag() {
+    let finished = spawn(&["--help"]).finish();
+
+    let help = finished.stdout.join("\n");
+    let missing: Vec<_> = [
+        "--host",
+        "--port",
+        "--greeting",
+        "--timeout",
+        "--help",
+        "--version",
+    ]
+    .into_iter()
+    .filter(|flag| !help.contains(flag))
+    .collect();
+    assert!(
+        finished.status.success() && missing.is_empty(),
+        "--help must exit 0 and name every flag; missing: {missing:?}\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn a_greeting_with_a_newline_is_a_usage_error() {
+    // The greeting is sent as one line; a "\n" inside would make it two.
+    let finished = spawn(&["--port", "0", "--greeting", "two\nlines"]).finish();
+
+    assert!(
+        finished.status.code() == Some(2)
+            && finished.stdout.is_empty()
+            && finished.stderr.contains("cannot contain \"\\n\""),
+        "expected exit status 2 (bad usage) and an error that names the \"\\n\"\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn an_unknown_host_fails_with_an_error() {
+    let finished = spawn(&["--port", "0", "--host", "no.such.host.invalid"]).finish();
+
+    assert!(
+        finished.status.code() == Some(1)
+            && finished.stdout.is_empty()
+            && finished
+                .stderr
+                .starts_with("error: cannot listen on no.such.host.invalid:0: "),
+        "expected exit status 1 and an error naming the address\n{}",
+        finished.describe()
+    );
+}

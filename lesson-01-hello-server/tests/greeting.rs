@@ -1,0 +1,171 @@
+//! What the server sends, byte for byte, and how it treats clients that
+//! do not behave. The test plays the client with a plain `TcpStream`, the
+//! way the tutorial uses telnet.
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{
+    DEFAULT_GREETING, Finished, assert_wire, connect, read_to_end_of_stream, start_server,
+};
+use lesson_01_hello_server::{Outcome, greet_one_client, listen};
+
+/// Checks the lines the server printed after `listening on`, for a client
+/// at `client` that was greeted with `bytes` bytes.
+fn assert_greeted(finished: &Finished, client: &TcpStream, bytes: usize) {
+    let client_addr = client.local_addr().expect("reading the client's address");
+    let expected = [
+        format!("client {client_addr} connected"),
+        format!("sent {bytes} bytes to {client_addr}, closing"),
+    ];
+    assert!(
+        finished.status.success() && finished.stdout == expected && finished.stderr.is_empty(),
+        "expected exit status 0, stdout {expected:#?} and an empty stderr\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn sends_the_greeting_and_a_newline_then_closes() {
+    let (server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+
+    // Read until the server closes: the greeting must be the whole stream.
+    let received = read_to_end_of_stream(&mut client);
+
+    assert_wire(&received, format!("{DEFAULT_GREETING}\n").as_bytes());
+    assert_greeted(&server.finish(), &client, DEFAULT_GREETING.len() + 1);
+}
+
+#[test]
+fn a_multi_byte_utf8_greeting_arrives_intact() {
+    // 10 Chinese characters of 3 bytes each and 2 ASCII commas: 32 bytes of
+    // UTF-8 for 12 characters. The server must count and send bytes.
+    let greeting = "你好,客户端,我是服务器";
+    let (server, addr) = start_server(&["--greeting", greeting]);
+    let mut client = connect(addr);
+
+    let received = read_to_end_of_stream(&mut client);
+
+    assert_wire(&received, format!("{greeting}\n").as_bytes());
+    assert_eq!(
+        greeting.len(),
+        32,
+        "the greeting in UTF-8 should be 32 bytes"
+    );
+    assert_greeted(&server.finish(), &client, 33);
+}
+
+/// A client that connects and leaves at once is the client's business: the
+/// server exits 0 whether its write still succeeded (the hang-up arrived
+/// after it) or failed (the hang-up arrived first). Which one happens is a
+/// race, so this test accepts either line, and asserts what must not vary:
+/// the exit status, and no error on stderr.
+fn assert_survives_a_client_that_leaves(hang_up: impl Fn(TcpStream)) {
+    let (server, addr) = start_server(&[]);
+    let client = connect(addr);
+    let client_addr = client.local_addr().expect("reading the client's address");
+
+    hang_up(client);
+
+    let finished = server.finish();
+    let connected = format!("client {client_addr} connected");
+    let greeted = format!("sent 32 bytes to {client_addr}, closing");
+    let left = format!("client {client_addr} hung up before the greeting was sent (");
+    let ok = finished.status.success()
+        && finished.stderr.is_empty()
+        && finished.stdout.len() == 2
+        && finished.stdout[0] == connected
+        && (finished.stdout[1] == greeted || finished.stdout[1].starts_with(&left));
+    assert!(
+        ok,
+        "a client that leaves at once must not make the server fail: expected exit status \
+         0, an empty stderr, and stdout {connected:?} then either {greeted:?} or \
+         \"{left}...\"\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn a_client_that_closes_at_once_does_not_make_the_server_fail() {
+    // Dropping the stream closes it normally: the server's system gets a FIN.
+    assert_survives_a_client_that_leaves(drop);
+}
+
+#[test]
+fn a_client_that_resets_at_once_does_not_make_the_server_fail() {
+    // With SO_LINGER set to 0, closing sends a reset (RST) instead of a FIN:
+    // the connection is torn down, not ended. std cannot set this, socket2 can.
+    assert_survives_a_client_that_leaves(|client| {
+        socket2::SockRef::from(&client)
+            .set_linger(Some(Duration::ZERO))
+            .expect("setting SO_LINGER to 0");
+        drop(client);
+    });
+}
+
+#[test]
+fn a_client_reset_before_accept_is_reported_not_fatal() {
+    // In-process, so the order is certain: the client resets the connection
+    // before the server even accepts it, and only then does the server run.
+    // Linux still hands the dead connection to accept, and the greeting's
+    // write then fails; the library reports that as an outcome, not an error.
+    let listener = listen("127.0.0.1", 0).expect("binding a free port");
+    let addr = listener.local_addr().expect("reading the bound address");
+    let client = connect(addr);
+    socket2::SockRef::from(&client)
+        .set_linger(Some(Duration::ZERO))
+        .expect("setting SO_LINGER to 0");
+    drop(client);
+
+    let mut events = Vec::new();
+    let outcome = greet_one_client(
+        &listener,
+        DEFAULT_GREETING,
+        Duration::from_secs(5),
+        &mut events,
+    )
+    .expect("a client that left is not an error of the server");
+
+    let events = String::from_utf8_lossy(&events);
+    assert!(
+        matches!(outcome, Outcome::ClientLeft { .. }) && events.contains("hung up"),
+        "the client had reset the connection before the greeting was written, so the \
+         write must fail and be reported as Outcome::ClientLeft; got {outcome:?}, events:\n\
+         {events}\nhint: a BufWriter around the stream takes the bytes into its buffer and \
+         only fails later, when it is flushed (or silently, when it is dropped)"
+    );
+}
+
+#[test]
+fn a_client_that_never_reads_cannot_hold_the_server() {
+    // In-process: a greeting far larger than the system's socket buffers,
+    // sent to a client that never reads, must end with a time-out error
+    // instead of blocking the server for ever.
+    let listener = listen("127.0.0.1", 0).expect("binding a free port");
+    let addr = listener.local_addr().expect("reading the bound address");
+    let _client_that_never_reads = connect(addr);
+    let huge_greeting = "x".repeat(64 * 1024 * 1024);
+
+    let mut events = Vec::new();
+    let result = greet_one_client(
+        &listener,
+        &huge_greeting,
+        Duration::from_millis(500),
+        &mut events,
+    );
+
+    let Err(err) = result else {
+        panic!(
+            "sending 64 MiB to a client that never reads should time out, but it returned \
+             {result:?}\nhint: is the write time-out set on the stream before writing?"
+        );
+    };
+    let message = format!("{err:#}");
+    assert!(
+        message.starts_with("sending the greeting to "),
+        "the error should say what the server was doing, got {message:?}"
+    );
+}
