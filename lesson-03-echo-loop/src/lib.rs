@@ -167,7 +167,7 @@ fn describe_client_error(err: &io::Error, idle_timeout: Duration) -> String {
     match err.kind() {
         // On Unix a read time-out shows up as WouldBlock, on Windows as TimedOut.
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
-            "idle for {}s, time-out (the client neither sent nor read anything)",
+            "time-out, no progress for {}s (the client sent nothing, or stopped reading its echo)",
             idle_timeout.as_secs_f64()
         ),
         io::ErrorKind::ConnectionReset => "connection reset by the client".to_string(),
@@ -215,7 +215,9 @@ pub fn run_client<R: BufRead + Send + 'static, W: Write>(
     // Each line the writer sends also goes into this channel, so the reader
     // knows what to expect and how many bytes to wait for.
     let (sent_lines, expected_lines) = mpsc::channel::<Vec<u8>>();
-    let write_half = stream.try_clone().context("cannot clone the socket for writing")?;
+    let write_half = stream
+        .try_clone()
+        .context("cannot clone the socket for writing")?;
     let writer = thread::spawn(move || send_lines(input, write_half, sent_lines));
 
     let result = check_echoes(&stream, &expected_lines, timeout, out);
@@ -266,7 +268,11 @@ fn send_lines<R: BufRead>(
         // Bytes, not a String: the server echoes any bytes, so the client
         // sends any bytes too (invalid UTF-8 included).
         let mut line = Vec::new();
-        if input.read_until(b'\n', &mut line).context("cannot read the input")? == 0 {
+        if input
+            .read_until(b'\n', &mut line)
+            .context("cannot read the input")?
+            == 0
+        {
             break;
         }
         line_number += 1;

@@ -1,0 +1,150 @@
+//! The real client binary against the real server binary: what a student
+//! runs in two terminals, checked byte for byte.
+
+mod common;
+
+use common::{Server, escaped, run_client, stderr_of, stdout_of};
+
+/// Runs the client with `stdin` against a fresh one-client server, asserts
+/// both succeed, and returns the client's stdout and the server's
+/// `disconnected` line.
+fn echo_through_client(stdin: &[u8], args: &[&str]) -> (String, String) {
+    let mut server = Server::start(&["--max-clients", "1"]);
+    let output = run_client(server.addr, stdin, args);
+    assert!(
+        output.status.success(),
+        "the client failed ({}) after sending {}\nstderr:\n{}",
+        output.status,
+        escaped(stdin),
+        stderr_of(&output)
+    );
+    let connected = server.next_line();
+    assert!(
+        connected.starts_with("client 127.0.0.1:") && connected.ends_with(" connected"),
+        "unexpected server line {connected:?}"
+    );
+    let disconnected = server.next_line();
+    assert!(
+        server.wait_for_exit().success(),
+        "the server should exit 0 after --max-clients 1"
+    );
+    (stdout_of(&output), disconnected)
+}
+
+#[test]
+fn several_lines_come_back_in_order() {
+    let (stdout, disconnected) = echo_through_client(
+        b"first line\nsecond line\n\nthird, after an empty one\n",
+        &[],
+    );
+    assert_eq!(
+        stdout, "echo: first line\necho: second line\necho: \necho: third, after an empty one\n",
+        "hint: every line sent should come back as `echo: <line>`, in order"
+    );
+    // 11 + 12 + 1 + 26 bytes, each line counted with its "\n".
+    assert!(
+        disconnected.ends_with(" disconnected (50 bytes echoed)"),
+        "unexpected server line {disconnected:?}"
+    );
+}
+
+#[test]
+fn messages_from_the_command_line() {
+    let (stdout, disconnected) =
+        echo_through_client(b"", &["--message", "hello", "--message", "world"]);
+    assert_eq!(stdout, "echo: hello\necho: world\n");
+    assert!(
+        disconnected.ends_with(" disconnected (12 bytes echoed)"),
+        "{disconnected:?}"
+    );
+}
+
+#[test]
+fn a_last_line_without_newline_gets_one() {
+    let (stdout, disconnected) = echo_through_client(b"no newline at the end", &[]);
+    assert_eq!(stdout, "echo: no newline at the end\n");
+    // 21 bytes of text plus the "\n" the client adds.
+    assert!(
+        disconnected.ends_with(" disconnected (22 bytes echoed)"),
+        "{disconnected:?}"
+    );
+}
+
+#[test]
+fn empty_input_sends_nothing_and_ends_cleanly() {
+    // The client shuts down its write half at once; the server reads 0
+    // (end of stream), closes, and the client sees 0 too.
+    let (stdout, disconnected) = echo_through_client(b"", &[]);
+    assert_eq!(stdout, "", "no input, so no echo lines");
+    assert!(
+        disconnected.ends_with(" disconnected (0 bytes echoed)"),
+        "{disconnected:?}"
+    );
+}
+
+#[test]
+fn a_one_mebibyte_line_does_not_deadlock() {
+    // Far more than the socket buffers hold. A client that wrote the whole
+    // line before reading would block forever: the server's echoes fill the
+    // client's receive buffer, the server's write blocks, so it stops
+    // reading, and the client's write blocks too. This client writes on one
+    // thread and reads on another, so the bytes keep flowing.
+    let line = "0123456789abcdef".repeat(64 * 1024);
+    let mut stdin = line.clone().into_bytes();
+    stdin.push(b'\n');
+    let (stdout, disconnected) = echo_through_client(&stdin, &[]);
+    let expected = format!("echo: {line}\n");
+    assert!(
+        stdout == expected,
+        "the 1 MiB echo differs: expected {}, got {}",
+        escaped(expected.as_bytes()),
+        escaped(stdout.as_bytes())
+    );
+    assert!(
+        disconnected.ends_with(" disconnected (1048577 bytes echoed)"),
+        "{disconnected:?}"
+    );
+}
+
+#[test]
+fn long_multibyte_utf8_lines_arrive_intact() {
+    // Longer than 64 KiB, made of 3-byte characters: a read boundary will
+    // fall inside a character, and the client must still put it together.
+    let long_line = "你好,客户端,我是服务器。".repeat(3000);
+    assert!(long_line.len() > 64 * 1024);
+    let stdin = format!("héllo wörld\n{long_line}\nçà et là\n");
+    let (stdout, _) = echo_through_client(stdin.as_bytes(), &[]);
+    assert!(
+        stdout == format!("echo: héllo wörld\necho: {long_line}\necho: çà et là\n"),
+        "multi-byte UTF-8 came back changed: got {}",
+        escaped(stdout.as_bytes())
+    );
+}
+
+#[test]
+fn invalid_utf8_is_echoed_and_shown_with_replacement_characters() {
+    // The server copies bytes and the client compares bytes, so invalid
+    // UTF-8 makes the round trip intact; only the printout replaces it.
+    let (stdout, disconnected) = echo_through_client(b"\xff\xfe ok\n", &[]);
+    assert_eq!(stdout, "echo: \u{FFFD}\u{FFFD} ok\n");
+    assert!(
+        disconnected.ends_with(" disconnected (6 bytes echoed)"),
+        "{disconnected:?}"
+    );
+}
+
+#[test]
+fn many_short_lines_in_one_go() {
+    // Thousands of lines sent back to back: TCP joins them into large
+    // segments and the server's reads cut them anywhere. Every line must
+    // still come back whole and in order.
+    let stdin: String = (0..5000).map(|i| format!("line {i}\n")).collect();
+    let (stdout, _) = echo_through_client(stdin.as_bytes(), &[]);
+    let expected: String = (0..5000).map(|i| format!("echo: line {i}\n")).collect();
+    assert!(
+        stdout == expected,
+        "5000 short lines did not come back in order: got {} lines, first {}",
+        stdout.lines().count(),
+        escaped(stdout.as_bytes())
+    );
+}
