@@ -16,19 +16,28 @@ import java.util.Arrays;
  *
  * <p>For each line of standard input it sends the line (ending in "\n") to the
  * echo server on 127.0.0.1:PORT, reads until it has the whole echo of that
- * line, checks it is byte for byte what was sent, and prints it. It exits 1 on
- * the first mismatch or if the server closes early, saying what was sent and
- * what came back.
+ * line, checks it is byte for byte what was sent, and prints it as
+ * {@code echo: LINE}, as lesson 03's client does. It exits 1 on the first
+ * mismatch or if the server closes early, saying what was sent and what came
+ * back.
  */
 public final class EchoClient {
     private static final int TIMEOUT_MILLIS = 10_000;
+    private static final byte[] ECHO_PREFIX = "echo: ".getBytes(StandardCharsets.UTF_8);
 
     public static void main(String[] args) {
         if (args.length != 1) {
             System.err.println("usage: java EchoClient PORT < lines");
             System.exit(2);
         }
-        int port = Integer.parseInt(args[0]);
+        int port;
+        try {
+            port = Integer.parseInt(args[0]);
+        } catch (NumberFormatException e) {
+            System.err.println("error: port must be a number, got " + args[0]);
+            System.exit(2);
+            return;
+        }
         try {
             run(port);
         } catch (IOException e) { // refused, time-out or reset
@@ -62,6 +71,8 @@ public final class EchoClient {
                     fail("sent " + show(line) + " (" + line.length + " bytes), " + got
                             + " (" + (echo == null ? 0 : echo.length) + " bytes)");
                 }
+                // Printed like lesson 03's client does: "echo: " and the line.
+                System.out.write(ECHO_PREFIX);
                 System.out.write(echo);
                 System.out.flush();
             }

@@ -5,9 +5,9 @@ Usage: python3 echo_client.py PORT < lines.txt
 
 For each line of standard input it sends the line (ending in "\\n") to the
 echo server on 127.0.0.1:PORT, reads until it has the whole echo of that
-line, checks it is byte for byte what was sent, and prints it. It exits 1 on
-the first mismatch or if the server closes early, saying what was sent and
-what came back.
+line, checks it is byte for byte what was sent, and prints it as
+"echo: LINE", as lesson 03's client does. It exits 1 on the first mismatch
+or if the server closes early, saying what was sent and what came back.
 """
 
 import socket
@@ -25,7 +25,11 @@ def main():
     if len(sys.argv) != 2:
         print("usage: python3 echo_client.py PORT < lines", file=sys.stderr)
         return 2
-    port = int(sys.argv[1])
+    try:
+        port = int(sys.argv[1])
+    except ValueError:
+        print("error: port must be a number, got %r" % sys.argv[1], file=sys.stderr)
+        return 2
 
     # ANCHOR: connect
     try:
@@ -48,7 +52,8 @@ def main():
                 what = "the server closed the connection" if not echo else "got %r" % echo[:200]
                 fail("sent %r (%d bytes), %s (%d bytes)"
                      % (line[:200], len(line), what, len(echo)))
-            sys.stdout.buffer.write(echo)
+            # Printed like lesson 03's client does: "echo: " and the line.
+            sys.stdout.buffer.write(b"echo: " + echo)
             sys.stdout.flush()
         # Nothing more to send: shut down our write half, so the server's
         # recv() returns b"" and it closes. Then expect end of stream, not data.

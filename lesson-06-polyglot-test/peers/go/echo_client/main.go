@@ -4,9 +4,9 @@
 //
 // For each line of standard input it sends the line (ending in "\n") to the
 // echo server on 127.0.0.1:PORT, reads until it has the whole echo of that
-// line, checks it is byte for byte what was sent, and prints it. It exits 1
-// on the first mismatch or if the server closes early, saying what was sent
-// and what came back.
+// line, checks it is byte for byte what was sent, and prints it as
+// "echo: LINE", as lesson 03's client does. It exits 1 on the first mismatch
+// or if the server closes early, saying what was sent and what came back.
 package main
 
 import (
@@ -75,7 +75,8 @@ func main() {
 		if !bytes.Equal(echo, line) {
 			fail("sent %s (%d bytes), got %s (%d bytes): %v", show(line), len(line), show(echo), len(echo), err)
 		}
-		os.Stdout.Write(echo)
+		// Printed like lesson 03's client does: "echo: " and the line.
+		os.Stdout.Write(append([]byte("echo: "), echo...))
 	}
 	// Nothing more to send: shut down our write half, so the server's Read
 	// returns io.EOF and it closes. Then expect end of stream, not data.
