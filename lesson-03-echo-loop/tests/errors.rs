@@ -37,6 +37,34 @@ fn fake_server(
 }
 
 #[test]
+fn the_client_sends_each_line_with_its_newline_then_shuts_down() {
+    // The test plays the server and looks at the exact bytes on the wire.
+    // Reaching read_to_end's 0 at all proves the client shut down its
+    // write half; the bytes prove every line ended in "\n" (a client that
+    // left the "\n" out would still see matching echoes from a real echo
+    // server, so only the wire can tell).
+    let (sent, wire) = mpsc::channel();
+    let (addr, fake) = fake_server(move |mut stream, received| {
+        stream.write_all(&received).expect("echoing");
+        sent.send(received).expect("handing over what was received");
+    });
+    let output = run_client(addr, b"one\n\ntwo\nthree", &[]);
+    fake.join().expect("the fake server panicked");
+    let received = wire.recv_timeout(WAIT).expect("the fake server's bytes");
+    assert!(
+        received == b"one\n\ntwo\nthree\n",
+        "on the wire: {}, expected \"one\\n\\ntwo\\nthree\\n\"\n\
+         hint: does each line go out with its \"\\n\"? (the last one too)",
+        common::escaped(&received)
+    );
+    assert!(output.status.success(), "stderr: {}", stderr_of(&output));
+    assert_eq!(
+        stdout_of(&output),
+        "echo: one\necho: \necho: two\necho: three\n"
+    );
+}
+
+#[test]
 fn a_server_that_closes_early() {
     // It reads the whole line but sends back only 3 of its 6 bytes, then
     // closes: the client must notice the missing bytes, not wait or succeed.
