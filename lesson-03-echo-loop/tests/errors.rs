@@ -28,9 +28,13 @@ fn fake_server(
             .set_write_timeout(Some(WAIT))
             .expect("setting a write time-out");
         let mut received = Vec::new();
-        stream
-            .read_to_end(&mut received)
-            .expect("reading what the client sent");
+        if let Err(err) = stream.read_to_end(&mut received) {
+            panic!(
+                "the test's server never saw end of stream: {err} (received {} so far)\n\
+                 hint: does the client shut down its write half after the last line?",
+                common::escaped(&received)
+            );
+        }
         reply(stream, received);
     });
     (addr, handle)
