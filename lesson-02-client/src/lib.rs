@@ -1,0 +1,452 @@
+//! Lesson 02: the client, and a server that listens back.
+//!
+//! Lesson 01's server talked and hung up. Here both sides talk, once each:
+//!
+//! ```text
+//! server -> client   the greeting, one line:  Hello, client! I am the server.\n
+//! client -> server   the reply, one line:     Hello, server!\n
+//! client             shuts down its write half (the server reads end of stream)
+//! server             closes                   (the client reads end of stream)
+//! ```
+//!
+//! A line is UTF-8 text ending in `"\n"` (a `"\r"` before it is dropped, so
+//! telnet works too). The last line of a stream may end at end of stream
+//! instead. A line longer than [`MAX_LINE`] bytes is refused, so a peer
+//! cannot make us buffer without bound.
+//!
+//! The same [`read_line`] frames both directions. Every wait on the other
+//! side is bounded by a time-out, so neither program hangs for ever.
+//!
+//! `main.rs` parses the command line and calls [`run_server`] (with a
+//! listener it has bound) or [`run_client`]; tests call them in-process too.
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// The port lesson 02 uses unless told otherwise (7000 + lesson number).
+pub const DEFAULT_PORT: u16 = 7002;
+
+/// What the server says when `--greeting` is not given.
+pub const DEFAULT_GREETING: &str = "Hello, client! I am the server.";
+
+/// What the client answers when `--message` is not given.
+pub const DEFAULT_MESSAGE: &str = "Hello, server!";
+
+/// The longest line either side accepts, in bytes, without its `"\n"`.
+pub const MAX_LINE: usize = 64 * 1024;
+
+// ANCHOR: read_line
+/// Reads one line of at most `max` bytes and returns it without its `"\n"`.
+///
+/// TCP delivers a stream of bytes, not messages: one read may return half
+/// a line, or a line and a half. So we frame messages as lines and let a
+/// `BufRead` collect bytes until the `"\n"` (a `BufReader` keeps whatever
+/// came after it for the next call).
+///
+/// `take(max + 1)` stops reading after `max + 1` bytes, so a peer that
+/// never sends `"\n"` costs us at most that much memory. The stream's read
+/// time-out (set by the caller) bounds how long we wait for each piece.
+pub fn read_line(reader: &mut impl BufRead, max: usize) -> Result<String, LineError> {
+    let mut line = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    if let Err(error) = reader.by_ref().take(limit).read_until(b'\n', &mut line) {
+        // On an error `line` still holds the bytes that did arrive: they
+        // tell a student what the other side actually sent.
+        return Err(if is_timeout(&error) {
+            LineError::TimedOut { received: line }
+        } else {
+            LineError::Io {
+                received: line,
+                error,
+            }
+        });
+    }
+
+    if line.is_empty() {
+        // `read_until` returns 0 bytes only at end of stream.
+        return Err(LineError::Closed);
+    }
+    if line.ends_with(b"\n") {
+        line.pop();
+        if line.ends_with(b"\r") {
+            line.pop();
+        }
+    } else if line.len() > max {
+        return Err(LineError::TooLong { max });
+    }
+    // Otherwise the stream ended after the line: a last line may omit "\n".
+
+    String::from_utf8(line).map_err(|error| LineError::NotUtf8 {
+        valid_up_to: error.utf8_error().valid_up_to(),
+        bytes: error.into_bytes(),
+    })
+}
+// ANCHOR_END: read_line
+
+/// Why [`read_line`] found no line. Each case names the bytes that did
+/// arrive, because that is what tells you which side is wrong.
+#[derive(Debug)]
+pub enum LineError {
+    /// The stream ended before any byte of a line arrived.
+    Closed,
+    /// More than `max` bytes arrived without a `"\n"`.
+    TooLong {
+        /// The limit that was passed.
+        max: usize,
+    },
+    /// The line is not UTF-8 text.
+    NotUtf8 {
+        /// The line as it arrived.
+        bytes: Vec<u8>,
+        /// How many bytes from the start are valid UTF-8.
+        valid_up_to: usize,
+    },
+    /// The read time-out passed before the line was complete.
+    TimedOut {
+        /// What arrived before the time-out (maybe nothing).
+        received: Vec<u8>,
+    },
+    /// The connection failed, for example because the peer reset it.
+    Io {
+        /// What arrived before the failure (maybe nothing).
+        received: Vec<u8>,
+        /// What the read returned.
+        error: io::Error,
+    },
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineError::Closed => write!(f, "the connection was closed before a line arrived"),
+            LineError::TooLong { max } => write!(
+                f,
+                "more than {max} bytes arrived without a \"\\n\": the line is too long"
+            ),
+            LineError::NotUtf8 { bytes, valid_up_to } => write!(
+                f,
+                "the line is not UTF-8 text (the bytes go wrong at byte {valid_up_to}): {}",
+                show_bytes(bytes)
+            ),
+            LineError::TimedOut { received } if received.is_empty() => {
+                write!(f, "nothing arrived in time")
+            }
+            LineError::TimedOut { received } => write!(
+                f,
+                "received {}, then nothing more in time, and no \"\\n\" to end the line",
+                show_bytes(received)
+            ),
+            LineError::Io { received, error } if received.is_empty() => write!(f, "{error}"),
+            LineError::Io { received, error } => write!(
+                f,
+                "{error}, after receiving {} with no \"\\n\"",
+                show_bytes(received)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LineError {}
+
+impl LineError {
+    /// The usual cause of this error, for a `hint:` line; `peer` names the
+    /// other side ("the client" or "the server").
+    pub fn hint(&self, peer: &str) -> Option<String> {
+        let hint = match self {
+            LineError::Closed => format!(
+                "{peer} hung up without sending its line: it closed the connection too \
+                 early, or it failed (see its own output)"
+            ),
+            LineError::NotUtf8 { .. } => format!(
+                "lines are UTF-8 text; {peer} sent bytes in another encoding, or binary data"
+            ),
+            LineError::TimedOut { received } if received.is_empty() => format!(
+                "{peer} is connected but sent nothing: it may be waiting for us, or its \
+                 line may sit in a buffer it never flushed"
+            ),
+            LineError::TimedOut { .. } => format!(
+                "a line ends with \"\\n\": {peer} left it out, or kept the rest of the \
+                 line in a buffer it never flushed"
+            ),
+            LineError::TooLong { .. } | LineError::Io { .. } => return None,
+        };
+        Some(hint)
+    }
+}
+
+/// Shows bytes from the wire: as an escaped string when they are UTF-8, as
+/// an escaped byte string (`b"\xff"`) when not, cut after 80 bytes.
+pub fn show_bytes(bytes: &[u8]) -> String {
+    const SHOWN: usize = 80;
+    let head = &bytes[..bytes.len().min(SHOWN)];
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => format!("{:?}", text),
+        Err(_) => format!("b\"{}\"", head.escape_ascii()),
+    };
+    if bytes.len() > SHOWN {
+        format!("{text}... ({} bytes in all)", bytes.len())
+    } else {
+        format!("{text} ({} bytes)", bytes.len())
+    }
+}
+
+// ANCHOR: server
+/// The server: accepts one client, sends it `greeting` as a line, reads
+/// its reply line, and returns the reply.
+///
+/// `events` receives one short line per event (`main` passes standard
+/// output). `timeout` bounds each wait on the client, so a client that
+/// never answers cannot hold the server for ever. Waiting in `accept` for
+/// a client to come is not bounded: that is what a server is for.
+pub fn run_server(
+    listener: &TcpListener,
+    greeting: &str,
+    timeout: Duration,
+    events: &mut impl Write,
+) -> anyhow::Result<String> {
+    let (stream, peer) = listener.accept().context("accepting a client")?;
+    writeln!(events, "client {peer} connected")?;
+
+    let reply = greet_and_read_reply(&stream, greeting, timeout)
+        .with_context(|| format!("talking to client {peer}"))?;
+    writeln!(events, "client says: {reply}")?;
+    Ok(reply)
+    // `stream` is dropped here: the connection closes, and the client,
+    // which waits for that, reads end of stream.
+}
+
+fn greet_and_read_reply(
+    stream: &TcpStream,
+    greeting: &str,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+
+    // `&TcpStream` implements both `Write` and `Read`, so one stream can be
+    // written here and read through a `BufReader` below.
+    let mut writer = stream;
+    // One line: the text and its "\n". `write_all` sends every byte (a bare
+    // `write` may send only some). Nothing is buffered in our program, so
+    // there is nothing to flush: the bytes are with the system now.
+    writer
+        .write_all(format!("{greeting}\n").as_bytes())
+        .context("sending the greeting")?;
+
+    let mut reader = BufReader::new(stream);
+    let reply = read_line(&mut reader, MAX_LINE)
+        .with_context(|| format!("reading the client's reply line (time-out {timeout:?})"))?;
+    Ok(reply)
+}
+// ANCHOR_END: server
+
+/// What happened to the client's message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The message was sent, the write half shut down, and the server then
+    /// closed the connection in order (a FIN): the normal end.
+    ServerClosed,
+    /// The server had closed the connection before it read our message, and
+    /// its system answered with a reset. Lesson 01's server does that: it
+    /// only greets.
+    ServerHungUp,
+}
+
+// ANCHOR: client
+/// The client: connects to `host:port`, reads the server's greeting line,
+/// answers with `message` as a line, shuts down its write half, and waits
+/// for the server to close the connection. Returns the greeting and what
+/// happened to the message.
+///
+/// `timeout` bounds the connect and every wait on the server.
+pub fn run_client(
+    host: &str,
+    port: u16,
+    message: &str,
+    timeout: Duration,
+    events: &mut impl Write,
+) -> anyhow::Result<(String, Delivery)> {
+    let stream =
+        connect(host, port, timeout).with_context(|| format!("cannot connect to {host}:{port}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+
+    // The greeting: one line, read through a buffer.
+    let mut reader = BufReader::new(&stream);
+    let greeting = read_line(&mut reader, MAX_LINE)
+        .with_context(|| format!("reading the server's greeting line (time-out {timeout:?})"))?;
+    writeln!(events, "server says: {greeting}")?;
+
+    // Our reply: one line, then a half-close. Shutting down only the write
+    // half sends a FIN: the server's next read returns 0 bytes, end of
+    // stream, so it knows nothing more is coming, and we can still read.
+    let mut writer = &stream;
+    let sent = writer
+        .write_all(format!("{message}\n").as_bytes())
+        .and_then(|()| stream.shutdown(Shutdown::Write));
+    match sent {
+        Ok(()) => {}
+        Err(error) if server_hung_up(&error) => return server_left(greeting, events),
+        Err(error) => return Err(error).context("sending our message"),
+    }
+
+    // The server sends nothing after the greeting: it closes once it has
+    // read our line, and our read returns 0. Waiting for that tells us the
+    // conversation ended in order, and lets the time-out catch a server
+    // that never reads.
+    let mut after_greeting = [0u8; 256];
+    match reader.read(&mut after_greeting) {
+        Ok(0) => Ok((greeting, Delivery::ServerClosed)),
+        Ok(n) => anyhow::bail!(
+            "the server sent more than one line: {} came after the greeting",
+            show_bytes(&after_greeting[..n])
+        ),
+        Err(error) if server_hung_up(&error) => server_left(greeting, events),
+        Err(error) if is_timeout(&error) => anyhow::bail!(
+            "waiting for the server to close the connection: it neither closed nor sent \
+             anything within {timeout:?} of our message"
+        ),
+        Err(error) => Err(error).context("waiting for the server to close the connection"),
+    }
+}
+
+/// The server closed the connection before our message reached it, and its
+/// system answered with a reset. That is not our failure (the server may
+/// only greet, like lesson 01's), so we say so and carry on. The error
+/// text varies with the moment the reset arrived ("broken pipe",
+/// "connection reset", "not connected"); the meaning does not, so the line
+/// we print does not quote it.
+fn server_left(greeting: String, events: &mut impl Write) -> anyhow::Result<(String, Delivery)> {
+    writeln!(
+        events,
+        "the server had closed the connection; it did not read our message"
+    )?;
+    Ok((greeting, Delivery::ServerHungUp))
+}
+// ANCHOR_END: client
+
+// ANCHOR: connect
+/// Connects to the first address of `host` that answers within `timeout`.
+///
+/// `TcpStream::connect` would wait as long as the system lets it (minutes,
+/// for an address that drops packets); `connect_timeout` takes a bound but
+/// needs an address already resolved, so we resolve the name ourselves.
+/// A name such as `localhost` may have several addresses (`::1` and
+/// `127.0.0.1`): we try each, and report the last error.
+pub fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last_error = None;
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the host name has no address")))
+}
+// ANCHOR_END: connect
+
+/// True for the error a read or write returns when its time-out passed:
+/// Linux says WouldBlock, Windows says TimedOut.
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// True for the errors that mean the server is gone: the write hit a closed
+/// connection ("broken pipe"), the server's system answered with a reset,
+/// or the reset has already torn the socket down ("not connected").
+fn server_hung_up(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::NotConnected
+    )
+}
+
+/// The exact command that starts this lesson's server for a client that
+/// connects to `host:port`, for the hint after "connection refused".
+pub fn server_command(host: &str, port: u16) -> String {
+    let mut command = String::from("cargo run -p lesson-02-client -- server");
+    if host != "127.0.0.1" {
+        command.push_str(&format!(" --host {host}"));
+    }
+    if port != DEFAULT_PORT {
+        command.push_str(&format!(" --port {port}"));
+    }
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads one line from `bytes` as if they had come from the network.
+    fn line_from(bytes: &[u8], max: usize) -> Result<String, LineError> {
+        read_line(&mut io::Cursor::new(bytes), max)
+    }
+
+    #[test]
+    fn a_line_ends_at_the_newline_and_loses_it() {
+        let mut reader = io::Cursor::new(&b"first\nsecond\r\nthird"[..]);
+        let lines: Vec<_> = (0..3)
+            .map(|_| read_line(&mut reader, 100).expect("reading a line"))
+            .collect();
+        assert_eq!(lines, ["first", "second", "third"]);
+        assert!(matches!(
+            read_line(&mut reader, 100),
+            Err(LineError::Closed)
+        ));
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_limit_is_accepted_and_one_more_byte_is_not() {
+        let mut exact = vec![b'a'; 10];
+        exact.push(b'\n');
+        assert_eq!(
+            line_from(&exact, 10).expect("a line of 10 bytes"),
+            "a".repeat(10)
+        );
+
+        let mut over = vec![b'a'; 11];
+        over.push(b'\n');
+        let result = line_from(&over, 10);
+        assert!(
+            matches!(result, Err(LineError::TooLong { max: 10 })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_and_shown() {
+        let error = line_from(b"ok\xff\xfe\n", 100).expect_err("invalid UTF-8");
+        assert_eq!(
+            error.to_string(),
+            "the line is not UTF-8 text (the bytes go wrong at byte 2): b\"ok\\xff\\xfe\" (4 bytes)"
+        );
+    }
+
+    #[test]
+    fn the_hint_names_the_server_command_only_with_the_flags_it_needs() {
+        assert_eq!(
+            server_command("127.0.0.1", DEFAULT_PORT),
+            "cargo run -p lesson-02-client -- server"
+        );
+        assert_eq!(
+            server_command("127.0.0.1", 7001),
+            "cargo run -p lesson-02-client -- server --port 7001"
+        );
+        assert_eq!(
+            server_command("::1", DEFAULT_PORT),
+            "cargo run -p lesson-02-client -- server --host ::1"
+        );
+    }
+}

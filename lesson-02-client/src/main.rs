@@ -1,0 +1,140 @@
+//! The command line of lesson 02: `server` or `client`. Parsing, binding
+//! and printing live here; the conversation itself lives in `lib.rs`.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use lesson_02_client::{
+    DEFAULT_GREETING, DEFAULT_MESSAGE, DEFAULT_PORT, LineError, run_client, run_server,
+    server_command,
+};
+
+/// A greeting and a reply over TCP: the server greets, the client answers.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Accept one client, send it the greeting, print its reply line, exit
+    Server {
+        #[command(flatten)]
+        net: Net,
+
+        /// Line to greet the client with ("\n" is added; none allowed inside)
+        #[arg(long, value_name = "TEXT", default_value = DEFAULT_GREETING, value_parser = one_line)]
+        greeting: String,
+    },
+    /// Connect, print the server's greeting line, answer with a line, exit
+    Client {
+        #[command(flatten)]
+        net: Net,
+
+        /// Line to answer with ("\n" is added; none allowed inside)
+        #[arg(long, value_name = "TEXT", default_value = DEFAULT_MESSAGE, value_parser = one_line)]
+        message: String,
+    },
+}
+
+/// The flags both ends share.
+#[derive(Debug, Args)]
+struct Net {
+    /// Address the server listens on and the client connects to
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+
+    /// Port the server listens on and the client connects to (server: 0 = any free port)
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+
+    /// Seconds to wait for the other side at each step before giving up
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole chain of causes, separated by ": ".
+            eprintln!("error: {err:#}");
+            if let Some(hint) = hint(&err, &cli.command) {
+                eprintln!("hint: {hint}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: &Command) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    match command {
+        Command::Server { net, greeting } => {
+            let listener = std::net::TcpListener::bind((net.host.as_str(), net.port))
+                .with_context(|| format!("cannot listen on {}:{}", net.host, net.port))?;
+            // First line: the address really bound, flushed before we block
+            // in accept, so a client (or a test) can learn the port.
+            writeln!(stdout, "listening on {}", listener.local_addr()?)?;
+            stdout.flush()?;
+            run_server(&listener, greeting, timeout(net), &mut stdout)?;
+        }
+        Command::Client { net, message } => {
+            run_client(&net.host, net.port, message, timeout(net), &mut stdout)?;
+        }
+    }
+    Ok(())
+}
+
+fn timeout(net: &Net) -> Duration {
+    Duration::from_secs(net.timeout)
+}
+
+/// The usual fix for an error, when we know one.
+fn hint(err: &anyhow::Error, command: &Command) -> Option<String> {
+    if let Some(line_error) = err.chain().find_map(|e| e.downcast_ref::<LineError>()) {
+        let peer = match command {
+            Command::Server { .. } => "the client",
+            Command::Client { .. } => "the server",
+        };
+        return line_error.hint(peer);
+    }
+    let io_error = err.chain().find_map(|e| e.downcast_ref::<io::Error>())?;
+    let hint = match (io_error.kind(), command) {
+        (io::ErrorKind::AddrInUse, _) => {
+            "another server is still running on that port; stop it, or choose another with --port"
+                .to_string()
+        }
+        (io::ErrorKind::ConnectionRefused, Command::Client { net, .. }) => format!(
+            "start the server first: {}",
+            server_command(&net.host, net.port)
+        ),
+        (io::ErrorKind::TimedOut, Command::Client { .. }) => {
+            "nothing answered at that address in time; check --host and --port".to_string()
+        }
+        (io::ErrorKind::AddrNotAvailable, Command::Server { .. }) => {
+            "--host must be an address of this machine, such as 127.0.0.1".to_string()
+        }
+        (io::ErrorKind::PermissionDenied, Command::Server { .. }) => {
+            "ports below 1024 are reserved for the system; choose one above 1023 with --port"
+                .to_string()
+        }
+        _ => return None,
+    };
+    Some(hint)
+}
+
+/// Accepts text without a "\n": it is sent as exactly one line.
+fn one_line(text: &str) -> Result<String, String> {
+    if text.contains('\n') {
+        Err("it is sent as one line, so it cannot contain \"\\n\"".to_string())
+    } else {
+        Ok(text.to_string())
+    }
+}

@@ -1,0 +1,193 @@
+//! The client, with the test playing the server over a plain listener:
+//! the exact bytes the client sends, its half-close, and every kind of bad
+//! server.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+
+use common::{
+    DEFAULT_GREETING, DEFAULT_MESSAGE, Finished, Running, accept, assert_wire, fake_server,
+    read_to_end_of_stream, start_client,
+};
+
+/// Starts the real client against a listener of the test's own, and
+/// returns the client and the test's end of the connection.
+fn client_with_fake_server(args: &[&str]) -> (Running, TcpStream) {
+    let (listener, addr) = fake_server();
+    let client = start_client(addr, args);
+    let stream = accept(&listener);
+    (client, stream)
+}
+
+/// Checks that the client exited 1 with exactly `stderr`.
+fn assert_failed(client: &Finished, stderr: &str) {
+    assert!(
+        client.status.code() == Some(1) && client.stderr == stderr,
+        "expected exit status 1 and stderr:\n{stderr}\n{}",
+        client.describe()
+    );
+}
+
+#[test]
+fn sends_one_line_then_shuts_down_its_write_half() {
+    let (client, mut server) = client_with_fake_server(&[]);
+    server
+        .write_all(format!("{DEFAULT_GREETING}\n").as_bytes())
+        .expect("sending the greeting");
+
+    // The client must send its line and then shut down its write half:
+    // we see end of stream while the client still waits for us to close.
+    let received = read_to_end_of_stream(
+        &mut server,
+        "the client",
+        "after its line the client must shut down its write half \
+         (stream.shutdown(Shutdown::Write)), so the server's read returns 0 bytes; it \
+         cannot simply close, because it still waits for the server to close",
+    );
+    assert_wire(
+        "the client",
+        &received,
+        format!("{DEFAULT_MESSAGE}\n").as_bytes(),
+    );
+
+    // Now we close, and the client, which was waiting for that, exits 0.
+    drop(server);
+    let finished = client.finish();
+    let expected = [format!("server says: {DEFAULT_GREETING}")];
+    assert!(
+        finished.status.success() && finished.stderr.is_empty() && finished.stdout == expected,
+        "expected exit status 0 and stdout {expected:?}\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn waits_for_the_greeting_before_it_answers() {
+    // Nothing is sent until the greeting's "\n" arrives: the client reads
+    // a line, not whatever the first read returns.
+    let (client, mut server) = client_with_fake_server(&["--message", "after you"]);
+    server
+        .write_all(b"Hello, ")
+        .expect("sending half the greeting");
+    server.flush().expect("flushing");
+    server.write_all(b"client!\n").expect("sending the rest");
+
+    let received = read_to_end_of_stream(
+        &mut server,
+        "the client",
+        "the client must send its line and shut down its write half",
+    );
+    assert_wire("the client", &received, b"after you\n");
+    drop(server);
+    let finished = client.finish();
+    assert_eq!(
+        finished.stdout,
+        ["server says: Hello, client!"],
+        "a greeting that arrives in two pieces is still one line\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn a_server_that_never_greets_is_timed_out() {
+    let (client, server) = client_with_fake_server(&["--timeout", "1"]);
+
+    // Keep the connection open and say nothing until the client gives up.
+    let finished = client.finish();
+    drop(server);
+
+    assert_failed(
+        &finished,
+        "error: reading the server's greeting line (time-out 1s): nothing arrived in time\n\
+         hint: the server is connected but sent nothing: it may be waiting for us, or its \
+         line may sit in a buffer it never flushed\n",
+    );
+}
+
+#[test]
+fn a_greeting_without_newline_is_timed_out_and_shown() {
+    let (client, mut server) = client_with_fake_server(&["--timeout", "1"]);
+    server.write_all(b"Hello").expect("sending half a line");
+
+    let finished = client.finish();
+    drop(server);
+
+    assert_failed(
+        &finished,
+        "error: reading the server's greeting line (time-out 1s): received \"Hello\" (5 \
+         bytes), then nothing more in time, and no \"\\n\" to end the line\n\
+         hint: a line ends with \"\\n\": the server left it out, or kept the rest of the \
+         line in a buffer it never flushed\n",
+    );
+}
+
+#[test]
+fn a_greeting_that_is_not_utf8_is_refused() {
+    let (client, mut server) = client_with_fake_server(&[]);
+    server
+        .write_all(b"\xc3\x28\n")
+        .expect("sending a broken greeting");
+
+    let finished = client.finish();
+
+    assert_failed(
+        &finished,
+        "error: reading the server's greeting line (time-out 10s): the line is not UTF-8 text \
+         (the bytes go wrong at byte 0): b\"\\xc3(\" (2 bytes)\n\
+         hint: lines are UTF-8 text; the server sent bytes in another encoding, or binary \
+         data\n",
+    );
+}
+
+#[test]
+fn a_server_that_closes_without_greeting_is_an_error() {
+    let (client, server) = client_with_fake_server(&[]);
+    drop(server);
+
+    let finished = client.finish();
+
+    assert_failed(
+        &finished,
+        "error: reading the server's greeting line (time-out 10s): the connection was closed \
+         before a line arrived\n\
+         hint: the server hung up without sending its line: it closed the connection too \
+         early, or it failed (see its own output)\n",
+    );
+}
+
+#[test]
+fn a_server_that_sends_two_lines_is_an_error() {
+    let (client, mut server) = client_with_fake_server(&[]);
+    server.write_all(b"one\ntwo\n").expect("sending two lines");
+
+    let finished = client.finish();
+
+    assert_failed(
+        &finished,
+        "error: the server sent more than one line: \"two\\n\" (4 bytes) came after the \
+         greeting\n",
+    );
+}
+
+#[test]
+fn a_server_that_never_closes_is_timed_out() {
+    let (client, mut server) = client_with_fake_server(&["--timeout", "1"]);
+    server.write_all(b"hi\n").expect("sending the greeting");
+
+    // Read the client's line and end of stream, but never close our end.
+    read_to_end_of_stream(
+        &mut server,
+        "the client",
+        "it must shut down its write half",
+    );
+    let finished = client.finish();
+    drop(server);
+
+    assert_failed(
+        &finished,
+        "error: waiting for the server to close the connection: it neither closed nor sent \
+         anything within 1s of our message\n",
+    );
+}

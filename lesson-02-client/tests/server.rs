@@ -1,0 +1,271 @@
+//! The server, with the test playing the client over a plain `TcpStream`,
+//! the way the tutorial uses telnet: exact bytes, and every kind of bad
+//! client.
+
+mod common;
+
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+
+use common::{
+    DEFAULT_GREETING, Finished, assert_wire, connect, read_line_bytes, read_to_end_of_stream,
+    reset_on_close, start_server, write_ignoring_hang_up,
+};
+
+/// Checks that the server exited 0 after printing that `client` connected
+/// and said `reply`.
+fn assert_heard(server: &Finished, client: &TcpStream, reply: &str) {
+    let client_addr = client.local_addr().expect("reading the client's address");
+    let expected = [
+        format!("client {client_addr} connected"),
+        format!("client says: {reply}"),
+    ];
+    assert!(
+        server.status.success() && server.stderr.is_empty() && server.stdout == expected,
+        "expected exit status 0 and stdout {expected:#?}\n{}",
+        server.describe()
+    );
+}
+
+/// Checks that the server exited 1 with stderr `error: talking to client
+/// ADDR: ` followed by `error`, then the `hint` line if one is given.
+fn assert_failed(server: &Finished, client_addr: &str, error: &str, hint: Option<&str>) {
+    let mut expected = format!("error: talking to client {client_addr}: {error}\n");
+    if let Some(hint) = hint {
+        expected.push_str(&format!("hint: {hint}\n"));
+    }
+    assert!(
+        server.status.code() == Some(1) && server.stderr == expected,
+        "expected exit status 1 and stderr:\n{expected}\n{}",
+        server.describe()
+    );
+}
+
+#[test]
+fn greets_with_one_line_reads_the_reply_and_closes() {
+    let (server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+
+    let greeting = read_line_bytes(&mut client, "the server");
+    assert_wire(
+        "the server",
+        &greeting,
+        format!("{DEFAULT_GREETING}\n").as_bytes(),
+    );
+
+    client.write_all(b"Hi there\n").expect("sending the reply");
+    client
+        .shutdown(Shutdown::Write)
+        .expect("shutting down our write half");
+    let after = read_to_end_of_stream(
+        &mut client,
+        "the server",
+        "the server should close the connection once it has read the reply line",
+    );
+    assert_wire("the server", &after, b"");
+
+    assert_heard(&server.finish(), &client, "Hi there");
+}
+
+#[test]
+fn a_reply_that_ends_at_end_of_stream_is_a_line() {
+    // No "\n", but the client shuts down its write half: end of stream
+    // ends the last line.
+    let (server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+    read_line_bytes(&mut client, "the server");
+
+    client.write_all(b"no newline").expect("sending the reply");
+    client
+        .shutdown(Shutdown::Write)
+        .expect("shutting down our write half");
+
+    assert_heard(&server.finish(), &client, "no newline");
+}
+
+#[test]
+fn a_reply_ending_in_carriage_return_newline_loses_both() {
+    // telnet ends lines with "\r\n".
+    let (server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+    read_line_bytes(&mut client, "the server");
+
+    client
+        .write_all(b"from telnet\r\n")
+        .expect("sending the reply");
+
+    assert_heard(&server.finish(), &client, "from telnet");
+}
+
+#[test]
+fn a_reply_of_exactly_64_kib_is_accepted() {
+    let (server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+    read_line_bytes(&mut client, "the server");
+
+    let mut reply = vec![b'a'; 64 * 1024];
+    reply.push(b'\n');
+    client.write_all(&reply).expect("sending the reply");
+
+    assert_heard(&server.finish(), &client, &"a".repeat(64 * 1024));
+}
+
+#[test]
+fn a_reply_over_64_kib_is_refused() {
+    let (server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+    let client_addr = client
+        .local_addr()
+        .expect("reading our address")
+        .to_string();
+    read_line_bytes(&mut client, "the server");
+
+    // One byte over the limit, and no "\n". The server stops reading and
+    // closes, so this write may meet a reset: that is fine.
+    write_ignoring_hang_up(&mut client, &vec![b'a'; 64 * 1024 + 1]);
+
+    assert_failed(
+        &server.finish(),
+        &client_addr,
+        "reading the client's reply line (time-out 10s): more than 65536 bytes arrived \
+         without a \"\\n\": the line is too long",
+        None,
+    );
+}
+
+#[test]
+fn a_reply_that_is_not_utf8_is_refused_and_shown() {
+    let (server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+    let client_addr = client
+        .local_addr()
+        .expect("reading our address")
+        .to_string();
+    read_line_bytes(&mut client, "the server");
+
+    // 0xFF and 0xFE never occur in UTF-8.
+    client
+        .write_all(b"ok\xff\xfe\n")
+        .expect("sending the reply");
+
+    assert_failed(
+        &server.finish(),
+        &client_addr,
+        "reading the client's reply line (time-out 10s): the line is not UTF-8 text (the \
+         bytes go wrong at byte 2): b\"ok\\xff\\xfe\" (4 bytes)",
+        Some("lines are UTF-8 text; the client sent bytes in another encoding, or binary data"),
+    );
+}
+
+#[test]
+fn a_client_that_never_speaks_is_timed_out() {
+    let (server, addr) = start_server(&["--timeout", "1"]);
+    let mut client = connect(addr);
+    let client_addr = client
+        .local_addr()
+        .expect("reading our address")
+        .to_string();
+    read_line_bytes(&mut client, "the server");
+
+    // Say nothing, and keep the connection open until the server gives up.
+    let finished = server.finish();
+    drop(client);
+
+    assert_failed(
+        &finished,
+        &client_addr,
+        "reading the client's reply line (time-out 1s): nothing arrived in time",
+        Some(
+            "the client is connected but sent nothing: it may be waiting for us, or its line \
+             may sit in a buffer it never flushed",
+        ),
+    );
+}
+
+#[test]
+fn a_client_that_stops_mid_line_is_timed_out_and_shown() {
+    let (server, addr) = start_server(&["--timeout", "1"]);
+    let mut client = connect(addr);
+    let client_addr = client
+        .local_addr()
+        .expect("reading our address")
+        .to_string();
+    read_line_bytes(&mut client, "the server");
+
+    client.write_all(b"Hel").expect("sending half a line");
+    let finished = server.finish();
+    drop(client);
+
+    assert_failed(
+        &finished,
+        &client_addr,
+        "reading the client's reply line (time-out 1s): received \"Hel\" (3 bytes), then \
+         nothing more in time, and no \"\\n\" to end the line",
+        Some(
+            "a line ends with \"\\n\": the client left it out, or kept the rest of the line in \
+             a buffer it never flushed",
+        ),
+    );
+}
+
+#[test]
+fn a_client_that_resets_mid_line_is_an_error() {
+    let (server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+    let client_addr = client
+        .local_addr()
+        .expect("reading our address")
+        .to_string();
+    read_line_bytes(&mut client, "the server");
+
+    client.write_all(b"Hel").expect("sending half a line");
+    reset_on_close(&client);
+    drop(client);
+
+    let finished = server.finish();
+    // The reset may overtake the 3 bytes: then the server saw none of them.
+    let prefix = format!(
+        "error: talking to client {client_addr}: reading the client's reply line (time-out \
+         10s): Connection reset by peer (os error 104)"
+    );
+    assert!(
+        finished.status.code() == Some(1) && finished.stderr.starts_with(&prefix),
+        "expected exit status 1 and stderr starting {prefix:?}\n{}",
+        finished.describe()
+    );
+}
+
+/// A client that connects and leaves at once. Whether the server's
+/// greeting write fails (the hang-up came first) or its read then finds
+/// end of stream is a race; either way the server must exit 1 with an
+/// error about this client, and never panic.
+fn assert_fails_cleanly_when_the_client_leaves(hang_up: impl Fn(&TcpStream)) {
+    let (server, addr) = start_server(&[]);
+    let client = connect(addr);
+    let client_addr = client
+        .local_addr()
+        .expect("reading our address")
+        .to_string();
+    hang_up(&client);
+    drop(client);
+
+    let finished = server.finish();
+    let prefix = format!("error: talking to client {client_addr}: ");
+    assert!(
+        finished.status.code() == Some(1)
+            && finished.stderr.starts_with(&prefix)
+            && !finished.stderr.contains("panicked"),
+        "expected exit status 1 and stderr starting {prefix:?}\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn a_client_that_closes_at_once_is_an_error_not_a_panic() {
+    assert_fails_cleanly_when_the_client_leaves(|_| {});
+}
+
+#[test]
+fn a_client_that_resets_at_once_is_an_error_not_a_panic() {
+    assert_fails_cleanly_when_the_client_leaves(reset_on_close);
+}

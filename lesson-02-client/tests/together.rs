@@ -1,0 +1,104 @@
+//! Both ends together: the real server and the real client, as a student
+//! runs them in two terminals; and the client against lesson 01's server.
+
+mod common;
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use common::{
+    DEFAULT_GREETING, DEFAULT_MESSAGE, Finished, PROCESS_WAIT, start_client, start_server,
+};
+
+/// Checks the server's lines after `listening on`: a client connected,
+/// and it said `reply`.
+fn assert_server_heard(server: &Finished, reply: &str) {
+    let said = format!("client says: {reply}");
+    let ok = server.status.success()
+        && server.stderr.is_empty()
+        && server.stdout.len() == 2
+        && server.stdout[0].starts_with("client 127.0.0.1:")
+        && server.stdout[0].ends_with(" connected")
+        && server.stdout[1] == said;
+    assert!(
+        ok,
+        "the server should exit 0 after printing \"client ADDR connected\" and {said:?}\n{}",
+        server.describe()
+    );
+}
+
+/// Checks the client's output: it printed the greeting and nothing else.
+fn assert_client_heard(client: &Finished, greeting: &str) {
+    let expected = [format!("server says: {greeting}")];
+    assert!(
+        client.status.success() && client.stderr.is_empty() && client.stdout == expected,
+        "the client should exit 0 after printing {expected:?}\n{}",
+        client.describe()
+    );
+}
+
+#[test]
+fn the_client_reads_the_greeting_and_the_server_reads_the_reply() {
+    let (server, addr) = start_server(&[]);
+    let client = start_client(addr, &[]).finish();
+    let server = server.finish();
+
+    assert_client_heard(&client, DEFAULT_GREETING);
+    assert_server_heard(&server, DEFAULT_MESSAGE);
+}
+
+#[test]
+fn utf8_text_crosses_both_ways_intact() {
+    let greeting = "你好,客户端,我是服务器";
+    let message = "Grüße, Server! ✓";
+    let (server, addr) = start_server(&["--greeting", greeting]);
+    let client = start_client(addr, &["--message", message]).finish();
+    let server = server.finish();
+
+    assert_client_heard(&client, greeting);
+    assert_server_heard(&server, message);
+}
+
+#[test]
+fn the_client_talks_sensibly_to_lesson_01s_server() {
+    // Lesson 01's server greets and closes at once, without reading. Run it
+    // in-process from its library, on a free port.
+    let listener =
+        lesson_01_hello_server::listen("127.0.0.1", 0).expect("binding lesson 01's server");
+    let addr = listener.local_addr().expect("reading the bound address");
+    let (done, lesson_01) = mpsc::channel();
+    thread::spawn(move || {
+        let served = lesson_01_hello_server::greet_one_client(
+            &listener,
+            lesson_01_hello_server::DEFAULT_GREETING,
+            Duration::from_secs(5),
+            &mut Vec::new(),
+        );
+        let _ = done.send(served.map(|_| ()).map_err(|err| format!("{err:#}")));
+    });
+
+    let client = start_client(addr, &[]).finish();
+
+    // The client gets the greeting and exits 0 either way. Our message
+    // reaches a socket that is already closed, so the server's system
+    // answers with a reset; the client says so if the reset arrives before
+    // it finishes, which on loopback it nearly always does. If the server's
+    // FIN is read first, the client cannot tell the message was lost: TCP
+    // gives no receipt without an answer from the other program.
+    let greeted = format!("server says: {DEFAULT_GREETING}");
+    let lost = "the server had closed the connection; it did not read our message";
+    let ok = client.status.success()
+        && client.stderr.is_empty()
+        && (client.stdout == [greeted.as_str()] || client.stdout == [greeted.as_str(), lost]);
+    assert!(
+        ok,
+        "against lesson 01's server the client should exit 0 after printing {greeted:?}, \
+         maybe followed by {lost:?}\n{}",
+        client.describe()
+    );
+    let served = lesson_01
+        .recv_timeout(PROCESS_WAIT)
+        .expect("lesson 01's server should be done once the client is");
+    assert_eq!(served, Ok(()), "lesson 01's server should not fail");
+}
