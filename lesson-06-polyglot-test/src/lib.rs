@@ -366,23 +366,23 @@ pub fn render_matrix(servers: &[Language], clients: &[Language], results: &[Pair
     let count =
         |wanted: fn(&Outcome) -> bool| results.iter().filter(|r| wanted(&r.outcome)).count();
     table += &format!(
-        "\n{} pairs: {} ok, {} FAIL, {} skipped\n",
+        "\n{} {}: {} ok, {} FAIL, {} skipped\n",
         results.len(),
+        if results.len() == 1 { "pair" } else { "pairs" },
         count(|o| *o == Outcome::Ok),
         count(|o| matches!(o, Outcome::Failed(_))),
         count(|o| matches!(o, Outcome::Skipped(_))),
     );
     for result in results {
-        match &result.outcome {
-            Outcome::Ok => {}
-            Outcome::Skipped(why) => {
-                table += &format!(
-                    "\n{} server with {} client: {why}\n",
-                    result.server, result.client
-                )
-            }
-            Outcome::Failed(report) => table += &format!("\n{}", report.trim_end()),
-        }
+        let details = match &result.outcome {
+            Outcome::Ok => continue,
+            Outcome::Skipped(why) => format!(
+                "{} server with {} client: {why}",
+                result.server, result.client
+            ),
+            Outcome::Failed(report) => report.trim_end().to_string(),
+        };
+        table += &format!("\n{details}\n");
     }
     table
 }

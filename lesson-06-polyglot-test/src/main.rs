@@ -73,7 +73,7 @@ fn main() -> ExitCode {
         Command::Matrix { servers, clients } => matrix(&servers, &clients),
         Command::RustServer { host, port } => {
             let result = run_rust_server(&format!("{host}:{port}"));
-            report(result, port, "")
+            report(result, port)
         }
         Command::RustClient {
             host,
@@ -81,7 +81,7 @@ fn main() -> ExitCode {
             timeout,
         } => {
             let result = run_rust_client(&format!("{host}:{port}"), Duration::from_secs(timeout));
-            report(result, port, &format!(" --port {port}"))
+            report(result, port)
         }
     }
 }
@@ -99,7 +99,7 @@ fn matrix(servers: &[Language], clients: &[Language]) -> ExitCode {
     let wanted: Vec<Language> = servers.iter().chain(clients).copied().collect();
     let peers = Peers::prepare(rust_exe, &wanted);
     let results = run_matrix(&peers, servers, clients);
-    println!("{}", render_matrix(servers, clients, &results));
+    print!("{}", render_matrix(servers, clients, &results));
     let required = toolchains_required();
     let bad = results.iter().any(|result| match result.outcome {
         Outcome::Ok => false,
@@ -115,7 +115,7 @@ fn matrix(servers: &[Language], clients: &[Language]) -> ExitCode {
 
 /// Prints an error with its whole cause chain, and a hint for the usual
 /// causes, and picks the exit code.
-fn report(result: anyhow::Result<()>, port: u16, client_args: &str) -> ExitCode {
+fn report(result: anyhow::Result<()>, port: u16) -> ExitCode {
     let Err(err) = result else {
         return ExitCode::SUCCESS;
     };
@@ -129,8 +129,7 @@ fn report(result: anyhow::Result<()>, port: u16, client_args: &str) -> ExitCode 
             "hint: another server is still running on that port; stop it, or choose another with --port"
         ),
         Some(ErrorKind::ConnectionRefused) => eprintln!(
-            "hint: start the server first: cargo run -p lesson-06-polyglot-test -- rust-server --port {port}{}",
-            if client_args.is_empty() { "" } else { "" }
+            "hint: start the server first: cargo run -p lesson-06-polyglot-test -- rust-server --port {port}"
         ),
         _ => {}
     }

@@ -32,11 +32,13 @@ pub fn peers() -> &'static Peers {
 pub fn skip(why: &str) {
     assert!(
         !toolchains_required(),
-        "{why}, and POLYGLOT_REQUIRE=1 makes that a failure: install it (.ci/run shows how)"
+        "{}, and POLYGLOT_REQUIRE=1 makes that a failure: install it (.ci/run shows how)",
+        why.trim_start_matches("skipped: ")
     );
     // Straight to stderr, not through eprintln!, which the test harness
     // captures: a skipped pair should say so even when it passes.
-    let _ = writeln!(std::io::stderr(), "{why}");
+    // One write of the whole line, so parallel tests do not interleave.
+    let _ = std::io::stderr().write_all(format!("{why}\n").as_bytes());
 }
 
 /// Whether `language`'s peers can run here; prints the skip (or fails,
