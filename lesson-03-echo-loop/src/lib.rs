@@ -346,7 +346,8 @@ fn check_echoes<W: Write>(
                 excerpt(&echo, at),
             );
         }
-        let text = String::from_utf8_lossy(&echo[..echo.len() - 1]);
+        let line = echo.strip_suffix(b"\n").unwrap_or(&echo);
+        let text = String::from_utf8_lossy(line);
         writeln!(out, "echo: {text}")?;
         out.flush()?;
         report.lines += 1;

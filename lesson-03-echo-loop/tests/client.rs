@@ -31,6 +31,16 @@ fn echo_through_client(stdin: &[u8], args: &[&str]) -> (String, String) {
     (stdout_of(&output), disconnected)
 }
 
+/// Checks the server's `disconnected` line counts `bytes`: every byte the
+/// client should have put on the wire, each line's "\n" included.
+fn assert_bytes_echoed(disconnected: &str, bytes: u64) {
+    assert!(
+        disconnected.ends_with(&format!(" disconnected ({bytes} bytes echoed)")),
+        "the server logged {disconnected:?}, expected it to echo {bytes} bytes\n\
+         hint: does the client send every line with its \"\\n\"?"
+    );
+}
+
 #[test]
 fn several_lines_come_back_in_order() {
     let (stdout, disconnected) = echo_through_client(
@@ -42,10 +52,7 @@ fn several_lines_come_back_in_order() {
         "hint: every line sent should come back as `echo: <line>`, in order"
     );
     // 11 + 12 + 1 + 26 bytes, each line counted with its "\n".
-    assert!(
-        disconnected.ends_with(" disconnected (50 bytes echoed)"),
-        "unexpected server line {disconnected:?}"
-    );
+    assert_bytes_echoed(&disconnected, 50);
 }
 
 #[test]
@@ -53,10 +60,7 @@ fn messages_from_the_command_line() {
     let (stdout, disconnected) =
         echo_through_client(b"", &["--message", "hello", "--message", "world"]);
     assert_eq!(stdout, "echo: hello\necho: world\n");
-    assert!(
-        disconnected.ends_with(" disconnected (12 bytes echoed)"),
-        "{disconnected:?}"
-    );
+    assert_bytes_echoed(&disconnected, 12);
 }
 
 #[test]
@@ -64,10 +68,7 @@ fn a_last_line_without_newline_gets_one() {
     let (stdout, disconnected) = echo_through_client(b"no newline at the end", &[]);
     assert_eq!(stdout, "echo: no newline at the end\n");
     // 21 bytes of text plus the "\n" the client adds.
-    assert!(
-        disconnected.ends_with(" disconnected (22 bytes echoed)"),
-        "{disconnected:?}"
-    );
+    assert_bytes_echoed(&disconnected, 22);
 }
 
 #[test]
@@ -76,10 +77,7 @@ fn empty_input_sends_nothing_and_ends_cleanly() {
     // (end of stream), closes, and the client sees 0 too.
     let (stdout, disconnected) = echo_through_client(b"", &[]);
     assert_eq!(stdout, "", "no input, so no echo lines");
-    assert!(
-        disconnected.ends_with(" disconnected (0 bytes echoed)"),
-        "{disconnected:?}"
-    );
+    assert_bytes_echoed(&disconnected, 0);
 }
 
 #[test]
@@ -100,10 +98,7 @@ fn a_one_mebibyte_line_does_not_deadlock() {
         escaped(expected.as_bytes()),
         escaped(stdout.as_bytes())
     );
-    assert!(
-        disconnected.ends_with(" disconnected (1048577 bytes echoed)"),
-        "{disconnected:?}"
-    );
+    assert_bytes_echoed(&disconnected, 1048577);
 }
 
 #[test]
@@ -127,10 +122,7 @@ fn invalid_utf8_is_echoed_and_shown_with_replacement_characters() {
     // UTF-8 makes the round trip intact; only the printout replaces it.
     let (stdout, disconnected) = echo_through_client(b"\xff\xfe ok\n", &[]);
     assert_eq!(stdout, "echo: \u{FFFD}\u{FFFD} ok\n");
-    assert!(
-        disconnected.ends_with(" disconnected (6 bytes echoed)"),
-        "{disconnected:?}"
-    );
+    assert_bytes_echoed(&disconnected, 6);
 }
 
 #[test]

@@ -73,7 +73,11 @@ fn a_server_that_closes_early() {
     // It reads the whole line but sends back only 3 of its 6 bytes, then
     // closes: the client must notice the missing bytes, not wait or succeed.
     let (addr, fake) = fake_server(|mut stream, received| {
-        assert_eq!(received, b"hello\n");
+        assert!(
+            received == b"hello\n",
+            "the test's server received {}, expected \"hello\\n\"",
+            common::escaped(&received)
+        );
         stream.write_all(b"hel").expect("sending half an echo");
     });
     let output = run_client(addr, b"", &["--message", "hello"]);
