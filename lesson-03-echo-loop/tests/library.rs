@@ -1,0 +1,57 @@
+//! The library called in-process, where the server's own counts can be
+//! checked: how many reads a large message takes on the server's side.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use lesson_03_echo_loop::{ECHO_BUFFER_SIZE, EchoCounts, echo_client};
+
+#[test]
+fn the_server_reads_one_mebibyte_in_many_pieces() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a listener");
+    let addr = listener.local_addr().expect("reading its address");
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accepting the client");
+        let mut counts = EchoCounts::default();
+        echo_client(&stream, Duration::from_secs(10), &mut counts).expect("echoing");
+        counts
+    });
+
+    let mut client = TcpStream::connect(addr).expect("connecting");
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("setting a read time-out");
+    let payload = vec![b'x'; 1024 * 1024];
+    let mut writer = client.try_clone().expect("cloning the socket");
+    let to_send = payload.clone();
+    let sender = thread::spawn(move || {
+        // One write_all for the whole megabyte.
+        writer.write_all(&to_send).expect("sending 1 MiB");
+        writer
+            .shutdown(Shutdown::Write)
+            .expect("shutting down the write half");
+    });
+    let mut echo = Vec::new();
+    client.read_to_end(&mut echo).expect("reading the echo");
+    sender.join().expect("the sending thread panicked");
+    let counts = server.join().expect("the server thread panicked");
+
+    assert!(
+        echo == payload,
+        "the echo differs ({} bytes came back)",
+        echo.len()
+    );
+    assert_eq!(counts.bytes_echoed, 1024 * 1024);
+    // One write on the client side, many reads on the server's: at least
+    // 1 MiB / 16 KiB = 64, and usually more, because a read returns as soon
+    // as some bytes are there, not when the buffer is full.
+    let at_least = (1024 * 1024 / ECHO_BUFFER_SIZE) as u64;
+    assert!(
+        counts.reads >= at_least,
+        "the server read 1 MiB in {} reads, fewer than {at_least}: is its buffer bigger than it says?",
+        counts.reads
+    );
+    println!("the server read 1 MiB in {} reads", counts.reads);
+}
