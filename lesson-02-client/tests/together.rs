@@ -11,53 +11,60 @@ use common::{
     DEFAULT_GREETING, DEFAULT_MESSAGE, Finished, PROCESS_WAIT, start_client, start_server,
 };
 
-/// Checks the server's lines after `listening on`: a client connected,
-/// and it said `reply`.
-fn assert_server_heard(server: &Finished, reply: &str) {
+/// The programs' own time-out in these tests: shorter than the tests' wait
+/// for them to exit, so a program stuck waiting for the other reports it
+/// itself, naming the bytes it got.
+const TIMEOUT: &str = "5";
+
+/// Runs the server and then the client against it, and waits for both.
+fn run_both(server_args: &[&str], client_args: &[&str]) -> (Finished, Finished) {
+    let mut server_args = server_args.to_vec();
+    server_args.extend(["--timeout", TIMEOUT]);
+    let mut client_args = client_args.to_vec();
+    client_args.extend(["--timeout", TIMEOUT]);
+
+    let (server, addr) = start_server(&server_args);
+    let client = start_client(addr, &client_args).finish();
+    (server.finish(), client)
+}
+
+/// Checks both outputs: the client printed the greeting, the server
+/// printed that a client connected and what it said; both exited 0.
+fn assert_conversation(server: &Finished, client: &Finished, greeting: &str, reply: &str) {
+    let heard = format!("server says: {greeting}");
     let said = format!("client says: {reply}");
-    let ok = server.status.success()
+    let client_ok =
+        client.status.success() && client.stderr.is_empty() && client.stdout == [heard.as_str()];
+    let server_ok = server.status.success()
         && server.stderr.is_empty()
         && server.stdout.len() == 2
         && server.stdout[0].starts_with("client 127.0.0.1:")
         && server.stdout[0].ends_with(" connected")
         && server.stdout[1] == said;
     assert!(
-        ok,
-        "the server should exit 0 after printing \"client ADDR connected\" and {said:?}\n{}",
+        client_ok && server_ok,
+        "expected both to exit 0, the client printing {heard:?}, the server printing \
+         \"client ADDR connected\" and {said:?}\n\n--- client ---\n{}\n--- server ---\n{}",
+        client.describe(),
         server.describe()
-    );
-}
-
-/// Checks the client's output: it printed the greeting and nothing else.
-fn assert_client_heard(client: &Finished, greeting: &str) {
-    let expected = [format!("server says: {greeting}")];
-    assert!(
-        client.status.success() && client.stderr.is_empty() && client.stdout == expected,
-        "the client should exit 0 after printing {expected:?}\n{}",
-        client.describe()
     );
 }
 
 #[test]
 fn the_client_reads_the_greeting_and_the_server_reads_the_reply() {
-    let (server, addr) = start_server(&[]);
-    let client = start_client(addr, &[]).finish();
-    let server = server.finish();
+    let (server, client) = run_both(&[], &[]);
 
-    assert_client_heard(&client, DEFAULT_GREETING);
-    assert_server_heard(&server, DEFAULT_MESSAGE);
+    assert_conversation(&server, &client, DEFAULT_GREETING, DEFAULT_MESSAGE);
 }
 
 #[test]
 fn utf8_text_crosses_both_ways_intact() {
     let greeting = "你好,客户端,我是服务器";
     let message = "Grüße, Server! ✓";
-    let (server, addr) = start_server(&["--greeting", greeting]);
-    let client = start_client(addr, &["--message", message]).finish();
-    let server = server.finish();
 
-    assert_client_heard(&client, greeting);
-    assert_server_heard(&server, message);
+    let (server, client) = run_both(&["--greeting", greeting], &["--message", message]);
+
+    assert_conversation(&server, &client, greeting, message);
 }
 
 #[test]

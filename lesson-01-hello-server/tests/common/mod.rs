@@ -45,7 +45,7 @@ impl Finished {
     /// Everything the process printed, for failure messages.
     pub fn describe(&self) -> String {
         format!(
-            "exit status: {}\nstdout:\n{}\nstderr:\n{}",
+            "{}\nstdout:\n{}\nstderr:\n{}",
             self.status,
             self.stdout.join("\n"),
             self.stderr
@@ -54,6 +54,7 @@ impl Finished {
 }
 
 /// Starts the server binary with `args`; add `--port 0` for a free port.
+#[track_caller]
 pub fn spawn(args: &[&str]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lesson-01-hello-server"))
         .args(args)
@@ -93,6 +94,7 @@ pub fn spawn(args: &[&str]) -> Running {
 
 /// Starts the server on a free port and returns it with its address, read
 /// from its first line, `listening on ADDR`.
+#[track_caller]
 pub fn start_server(args: &[&str]) -> (Running, SocketAddr) {
     let mut all_args = vec!["--port", "0"];
     all_args.extend_from_slice(args);
@@ -103,6 +105,7 @@ pub fn start_server(args: &[&str]) -> (Running, SocketAddr) {
 
 impl Running {
     /// Waits for the first line of stdout, which must be `listening on ADDR`.
+    #[track_caller]
     pub fn listening_addr(&mut self) -> SocketAddr {
         let line = match self.stdout_lines.recv_timeout(PROCESS_WAIT) {
             Ok(line) => line,
@@ -124,6 +127,7 @@ impl Running {
 
     /// Waits for the process to exit and returns what it printed (after
     /// the lines already taken).
+    #[track_caller]
     pub fn finish(mut self) -> Finished {
         let deadline = Instant::now() + PROCESS_WAIT;
         let mut stdout = Vec::new();
@@ -173,6 +177,7 @@ impl Drop for Running {
 
 /// Connects to the server the way telnet or `nc` would, with time-outs on
 /// every read and write.
+#[track_caller]
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, SOCKET_WAIT)
         .unwrap_or_else(|err| panic!("connecting to the server at {addr}: {err}"));
@@ -186,6 +191,7 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 }
 
 /// Reads until the server closes the connection (a read returns 0 bytes).
+#[track_caller]
 pub fn read_to_end_of_stream(stream: &mut TcpStream) -> Vec<u8> {
     let mut received = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -224,6 +230,7 @@ pub fn wire(bytes: &[u8]) -> String {
 
 /// Checks that the server sent exactly `expected`, and explains the classic
 /// ways to get it wrong.
+#[track_caller]
 pub fn assert_wire(received: &[u8], expected: &[u8]) {
     if received == expected {
         return;

@@ -31,6 +31,8 @@ pub const DEFAULT_MESSAGE: &str = "Hello, server!";
 /// The lesson's real binary, running, with its output read on helper
 /// threads. Dropping it kills and reaps the process, pass or fail.
 pub struct Running {
+    /// "server" or "client", for messages.
+    name: String,
     child: Child,
     stdout_lines: Receiver<String>,
     stderr_text: Receiver<String>,
@@ -49,7 +51,7 @@ impl Finished {
     /// Everything the process printed, for failure messages.
     pub fn describe(&self) -> String {
         format!(
-            "exit status: {}\nstdout:\n{}\nstderr:\n{}",
+            "{}\nstdout:\n{}\nstderr:\n{}",
             self.status,
             self.stdout.join("\n"),
             self.stderr
@@ -58,6 +60,7 @@ impl Finished {
 }
 
 /// Starts the lesson's binary with `args` (the first is `server` or `client`).
+#[track_caller]
 pub fn spawn(args: &[&str]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lesson-02-client"))
         .args(args)
@@ -89,6 +92,12 @@ pub fn spawn(args: &[&str]) -> Running {
     });
 
     Running {
+        name: match args.first() {
+            Some(&"server") => "server",
+            Some(&"client") => "client",
+            _ => "program",
+        }
+        .to_string(),
         child,
         stdout_lines,
         stderr_text,
@@ -97,6 +106,7 @@ pub fn spawn(args: &[&str]) -> Running {
 
 /// Starts `server` on a free port with `args` added, and returns it with
 /// its address, read from its first line, `listening on ADDR`.
+#[track_caller]
 pub fn start_server(args: &[&str]) -> (Running, SocketAddr) {
     let mut all_args = vec!["server", "--port", "0"];
     all_args.extend_from_slice(args);
@@ -106,6 +116,7 @@ pub fn start_server(args: &[&str]) -> (Running, SocketAddr) {
 }
 
 /// Starts `client` against the server at `addr` with `args` added.
+#[track_caller]
 pub fn start_client(addr: SocketAddr, args: &[&str]) -> Running {
     let host = addr.ip().to_string();
     let port = addr.port().to_string();
@@ -116,6 +127,7 @@ pub fn start_client(addr: SocketAddr, args: &[&str]) -> Running {
 
 impl Running {
     /// Waits for the first line of stdout, which must be `listening on ADDR`.
+    #[track_caller]
     pub fn listening_addr(&mut self) -> SocketAddr {
         let line = match self.stdout_lines.recv_timeout(PROCESS_WAIT) {
             Ok(line) => line,
@@ -139,6 +151,7 @@ impl Running {
 
     /// Waits for the process to exit and returns what it printed (after
     /// the lines already taken).
+    #[track_caller]
     pub fn finish(mut self) -> Finished {
         let deadline = Instant::now() + PROCESS_WAIT;
         let mut stdout = Vec::new();
@@ -150,8 +163,9 @@ impl Running {
                 // its stdout, which it does when it exits.
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => panic!(
-                    "the program did not exit within {PROCESS_WAIT:?} (is it still waiting \
-                     for the other side?); stdout so far:\n{}",
+                    "the {} did not exit within {PROCESS_WAIT:?} (is it still waiting for the \
+                     other side?); stdout so far:\n{}",
+                    self.name,
                     stdout.join("\n")
                 ),
             }
@@ -160,9 +174,9 @@ impl Running {
         let stderr = self
             .stderr_text
             .recv_timeout(left)
-            .expect("reading the program's stderr to its end");
+            .expect("reading stderr to its end");
         // Both pipes are closed, so the process has exited: this returns at once.
-        let status = self.child.wait().expect("waiting for the program to exit");
+        let status = self.child.wait().expect("waiting for the process to exit");
         Finished {
             status,
             stdout,
@@ -191,6 +205,7 @@ pub fn with_timeouts(stream: TcpStream) -> TcpStream {
 }
 
 /// Connects to the server the way telnet or `nc` would.
+#[track_caller]
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, SOCKET_WAIT)
         .unwrap_or_else(|err| panic!("connecting to the server at {addr}: {err}"));
@@ -206,6 +221,7 @@ pub fn fake_server() -> (TcpListener, SocketAddr) {
 
 /// Accepts one connection, waiting at most `PROCESS_WAIT` (std's `accept`
 /// has no time-out, so it runs on a helper thread).
+#[track_caller]
 pub fn accept(listener: &TcpListener) -> TcpStream {
     let listener = listener.try_clone().expect("cloning the listener");
     let (sender, receiver) = mpsc::channel();
@@ -233,6 +249,7 @@ fn describe_read_error(err: &io::Error) -> String {
 
 /// Reads one line, `"\n"` included, and fails with the bytes on the wire
 /// if it does not arrive. `peer` names the other side in messages.
+#[track_caller]
 pub fn read_line_bytes(stream: &mut TcpStream, peer: &str) -> Vec<u8> {
     let mut received = Vec::new();
     let mut byte = [0u8; 1];
@@ -251,19 +268,28 @@ pub fn read_line_bytes(stream: &mut TcpStream, peer: &str) -> Vec<u8> {
                 }
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => panic!(
-                "{peer} sent {}, {}: no \"\\n\" ended the line\n\
-                 hint: a line ends with \"\\n\"; was it left out, or is the line still in a \
-                 buffer that was never flushed?",
-                wire(&received),
-                describe_read_error(&err)
-            ),
+            Err(err) => {
+                let hint = if received.is_empty() {
+                    "nothing arrived: is the line still in a buffer that was never flushed \
+                     (a BufWriter sends when it is full, flushed or dropped), or was it never \
+                     written?"
+                } else {
+                    "a line ends with \"\\n\"; was it left out, or is the rest of the line \
+                     still in a buffer that was never flushed?"
+                };
+                panic!(
+                    "{peer} sent {}, {}: no \"\\n\" ended the line\nhint: {hint}",
+                    wire(&received),
+                    describe_read_error(&err)
+                )
+            }
         }
     }
 }
 
 /// Reads until the other side shuts down its write half or closes (a read
 /// returns 0 bytes) and returns what arrived on the way.
+#[track_caller]
 pub fn read_to_end_of_stream(stream: &mut TcpStream, peer: &str, hint: &str) -> Vec<u8> {
     let mut received = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -283,6 +309,7 @@ pub fn read_to_end_of_stream(stream: &mut TcpStream, peer: &str, hint: &str) -> 
 
 /// Writes `bytes`; a peer that already hung up is fine here (the test then
 /// checks what the program printed about it).
+#[track_caller]
 pub fn write_ignoring_hang_up(stream: &mut TcpStream, bytes: &[u8]) {
     match stream.write_all(bytes) {
         Ok(()) => {}
@@ -309,6 +336,7 @@ pub fn wire(bytes: &[u8]) -> String {
 
 /// Checks that `peer` sent exactly `expected`, and explains the classic
 /// ways to get it wrong.
+#[track_caller]
 pub fn assert_wire(peer: &str, received: &[u8], expected: &[u8]) {
     if received == expected {
         return;
