@@ -237,11 +237,22 @@ fn failure_report(
 
 /// The likely cause, in words, from how the client ended.
 fn hint(client: &process::Finished, correct_lines: usize, expected_lines: usize) -> String {
+    // How each client words a read time-out: Python "timed out", Java
+    // "Read timed out", Go "i/o timeout", lesson 03 "nothing arrived".
+    let stderr = String::from_utf8_lossy(&client.stderr).to_lowercase();
+    let timed_out = ["timed out", "timeout", "nothing arrived"]
+        .iter()
+        .any(|words| stderr.contains(words));
     let text = match client.status {
         None => {
             "hint: something waited for bytes that never came: a line sent without its \"\\n\" \
              (the other side reads up to the newline), a server that does not close when \
              the client shuts down its write half, or a client that never shuts it down"
+        }
+        Some(status) if !status.success() && timed_out => {
+            "hint: the client gave up waiting. An echo that stops just before its \"\\n\" means \
+             the line was sent without its newline (the client reads up to the newline); \
+             no echo at all means the server is not reading, or not writing back"
         }
         Some(status) if !status.success() && correct_lines < expected_lines => {
             "hint: read the client's error above. An echo that came back short usually means \
