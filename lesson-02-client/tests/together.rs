@@ -11,17 +11,20 @@ use common::{
     DEFAULT_GREETING, DEFAULT_MESSAGE, Finished, PROCESS_WAIT, start_client, start_server,
 };
 
-/// The programs' own time-out in these tests: shorter than the tests' wait
-/// for them to exit, so a program stuck waiting for the other reports it
-/// itself, naming the bytes it got.
-const TIMEOUT: &str = "5";
+/// The programs' own time-outs in these tests, shorter than the tests'
+/// wait for them to exit, so a program stuck waiting for the other reports
+/// it itself, naming the bytes it got. The client gives up first: a server
+/// that forgets its "\n" or its flush is then reported by the client, which
+/// names the bytes it got, and the server reads that the client left.
+const CLIENT_TIMEOUT: &str = "3";
+const SERVER_TIMEOUT: &str = "6";
 
 /// Runs the server and then the client against it, and waits for both.
 fn run_both(server_args: &[&str], client_args: &[&str]) -> (Finished, Finished) {
     let mut server_args = server_args.to_vec();
-    server_args.extend(["--timeout", TIMEOUT]);
+    server_args.extend(["--timeout", SERVER_TIMEOUT]);
     let mut client_args = client_args.to_vec();
-    client_args.extend(["--timeout", TIMEOUT]);
+    client_args.extend(["--timeout", CLIENT_TIMEOUT]);
 
     let (server, addr) = start_server(&server_args);
     let client = start_client(addr, &client_args).finish();
