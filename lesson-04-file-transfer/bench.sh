@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Lesson 04's speed and memory benchmark: one command, from anywhere.
+#
+#     bash lesson-04-file-transfer/bench.sh            # 3 runs of 1 GiB
+#     RUNS=5 SIZE_MIB=1024 bash lesson-04-file-transfer/bench.sh
+#     bash lesson-04-file-transfer/bench.sh --tutorial # also a 1024-byte-write client
+#
+# Each run, on a tmpfs (/dev/shm where it exists, so no disk is measured):
+#   1. times `cp` of the file: the ceiling, one kernel copy and no network;
+#   2. sends the same file with this lesson's client to its server on
+#      127.0.0.1, into a --dir on the same tmpfs, and times the client;
+#   3. checks the received file with `cmp`;
+#   4. prints MB/s of both, their ratio, and the peak RSS of the server and
+#      the client, as /usr/bin/time reports it.
+# The files are removed after every run, and on any failure or Ctrl-C.
+set -euo pipefail
+
+runs=${RUNS:-3}
+size_mib=${SIZE_MIB:-1024}
+tutorial=0
+for arg in "$@"; do
+    case "$arg" in
+        --tutorial) tutorial=1 ;;
+        *) echo "usage: bash bench.sh [--tutorial]   (env: RUNS, SIZE_MIB)" >&2; exit 2 ;;
+    esac
+done
+
+cd "$(dirname "$0")/.."
+echo "== building release binaries"
+cargo build --release -p lesson-04-file-transfer
+target_dir=${CARGO_TARGET_DIR:-target}
+bin="$target_dir/release/lesson-04-file-transfer"
+
+base=/dev/shm
+[ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
+work=$(mktemp -d "$base/lesson-04-bench.XXXXXX")
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Peak RSS in KiB of a command, as /usr/bin/time -f %M reports it (the
+# kernel's VmHWM at exit). Bash's `time` builtin cannot measure memory.
+if [ ! -x /usr/bin/time ]; then
+    echo "error: /usr/bin/time is missing; install it (Debian, Ubuntu: apt-get install time)" >&2
+    exit 1
+fi
+timed() { # timed RSS_FILE COMMAND...
+    local out=$1; shift
+    /usr/bin/time -f %M -o "$out" "$@"
+}
+now_ns() { date +%s%N; }
+mbps() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.0f", b / 1e6 / (ns / 1e9) }'; }
+
+echo "== making a ${size_mib} MiB file of random bytes in $work"
+head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$work/source.bin"
+bytes=$(stat -c %s "$work/source.bin")
+
+# A client the way the tutorial writes it, but speaking this protocol:
+# read 1024 bytes, send them, repeat.
+tutorial_client() { # tutorial_client PORT FILE
+    python3 - "$1" "$2" <<'PY'
+import os, socket, sys
+port, path = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+f = s.makefile("rb")
+s.sendall(f"SEND {os.path.getsize(path)} tutorial.bin\n".encode())
+assert f.readline() == b"READY\n"
+with open(path, "rb") as src:
+    while chunk := src.read(1024):
+        s.sendall(chunk)
+s.shutdown(socket.SHUT_WR)
+print(f.readline().decode().strip())
+PY
+}
+
+# Starts the server for one client; sets server_pid and port.
+start_server() {
+    mkfifo "$work/server.out"
+    timed "$work/server.rss" "$bin" server --port 0 --dir "$work/received" \
+        --max-clients 1 >"$work/server.out" &
+    server_pid=$!
+    exec 3<"$work/server.out"
+    local first
+    read -r -t 10 -u 3 first
+    port=${first##*:}
+}
+stop_server() { # prints the server's remaining lines
+    cat <&3 | sed 's/^/    server: /'
+    exec 3<&-
+    wait "$server_pid"
+    server_pid=""
+    rm -f "$work/server.out"
+}
+
+echo "== $runs runs of $bytes bytes, on $(nproc) cores"
+for run in $(seq 1 "$runs"); do
+    echo "-- run $run; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+    start=$(now_ns)
+    cp "$work/source.bin" "$work/cp.bin"
+    cp_ns=$(($(now_ns) - start))
+    rm -f "$work/cp.bin"
+    cp_mbps=$(mbps "$bytes" "$cp_ns")
+
+    start_server
+    start=$(now_ns)
+    timed "$work/client.rss" "$bin" client "$work/source.bin" --name copy.bin --port "$port" \
+        | sed 's/^/    client: /'
+    send_ns=$(($(now_ns) - start))
+    stop_server
+    cmp "$work/source.bin" "$work/received/copy.bin"
+    rm -f "$work/received/copy.bin"
+    leftovers=$(ls -A "$work/received")
+    [ -z "$leftovers" ] || { echo "left in --dir: $leftovers" >&2; exit 1; }
+    send_mbps=$(mbps "$bytes" "$send_ns")
+
+    printf '    cp:       %6s MB/s\n' "$cp_mbps"
+    printf '    transfer: %6s MB/s = %s x cp, checked with cmp\n' "$send_mbps" \
+        "$(awk -v a="$send_mbps" -v b="$cp_mbps" 'BEGIN { printf "%.2f", a / b }')"
+    printf '    peak RSS: server %s KiB, client %s KiB\n' \
+        "$(tail -n1 "$work/server.rss")" "$(tail -n1 "$work/client.rss")"
+
+    if [ "$tutorial" = 1 ]; then
+        start_server
+        start=$(now_ns)
+        tutorial_client "$port" "$work/source.bin" | sed 's/^/    tutorial client: /'
+        tut_ns=$(($(now_ns) - start))
+        stop_server
+        cmp "$work/source.bin" "$work/received/tutorial.bin"
+        rm -f "$work/received/tutorial.bin"
+        tut_mbps=$(mbps "$bytes" "$tut_ns")
+        printf '    1024-byte writes (Python): %6s MB/s = %s x cp\n' "$tut_mbps" \
+            "$(awk -v a="$tut_mbps" -v b="$cp_mbps" 'BEGIN { printf "%.2f", a / b }')"
+    fi
+done
+echo "== done; load: $(cut -d' ' -f1-3 /proc/loadavg)"
