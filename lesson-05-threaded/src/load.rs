@@ -2,10 +2,22 @@
 //!
 //! Each simulated client gets a thread. The threads are all started first
 //! and wait at a gate; when the gate opens they connect at the same moment
-//! (a burst, which is what fills a listen queue) and each does `rounds`
-//! round trips: write a `size`-byte request, read until `size` bytes came
-//! back, compare. Every round trip's time is kept, and the report gives the
-//! median, the 99th percentile and the maximum over all of them.
+//! (a burst, which is what fills a listen queue) and do one untimed round
+//! trip, which proves the server has accepted them. When every client has
+//! got that far (or failed), each does `rounds` timed round trips: write a
+//! `size`-byte request, read until `size` bytes came back, compare. Every
+//! round trip's time is kept, and the report gives the median, the 99th
+//! percentile and the maximum over all of them.
+//!
+//! Connecting and the timed round trips are two phases on purpose. If the
+//! first clients started their round trips while the last ones were still
+//! waiting to be accepted, the server's accept loop would compete for the
+//! CPU with the threads already echoing, and the late clients' first round
+//! trip would measure that queue, not an echo. So the latencies are those
+//! of connections the server has taken on, and the time to get there shows
+//! in `secs`, the wall time of the whole run: a burst that overflows the
+//! listen backlog makes `secs` jump by a second or more (the time a client
+//! waits before it sends its SYN again).
 //!
 //! A round trip that fails or comes back wrong counts as an error, and so
 //! do the rounds that client did not get to (its connection is no use any
@@ -14,7 +26,7 @@
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{self, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Barrier, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -154,15 +166,19 @@ pub fn run_load(addr: &str, options: &LoadOptions) -> anyhow::Result<LoadReport>
         .with_context(|| format!("{addr} resolves to no address"))?;
 
     let gate = Arc::new(Gate::default());
+    // Where the clients wait for each other between connecting and the
+    // round trips.
+    let connected = Arc::new(Barrier::new(options.clients));
     let mut threads = Vec::with_capacity(options.clients);
     for client in 0..options.clients {
         let (thread_gate, thread_options) = (Arc::clone(&gate), options.clone());
+        let thread_connected = Arc::clone(&connected);
         let spawned = thread::Builder::new()
             .name(format!("load-{client}"))
             .stack_size(LOAD_STACK_SIZE)
             .spawn(move || {
                 if thread_gate.wait() {
-                    one_client(client, server, &thread_options)
+                    one_client(client, server, &thread_options, &thread_connected)
                 } else {
                     ClientResult::default()
                 }
@@ -213,50 +229,47 @@ pub fn run_load(addr: &str, options: &LoadOptions) -> anyhow::Result<LoadReport>
 // ANCHOR_END: run_load
 
 // ANCHOR: one_client
-/// One simulated client: connect, `rounds` round trips, leave.
-fn one_client(client: usize, server: SocketAddr, options: &LoadOptions) -> ClientResult {
+/// One simulated client: connect, wait for the others, `rounds` round
+/// trips, leave.
+fn one_client(
+    client: usize,
+    server: SocketAddr,
+    options: &LoadOptions,
+    everyone_connected: &Barrier,
+) -> ClientResult {
     let mut result = ClientResult {
         latencies_us: Vec::with_capacity(options.rounds),
         ..ClientResult::default()
     };
-    let mut stream = match connect(server, options) {
+    let opened = open_connection(client, server, options);
+    // Every client passes the barrier exactly once, connected or not, or
+    // the others would wait forever.
+    everyone_connected.wait();
+    let mut stream = match opened {
         Ok(stream) => stream,
         Err(err) => {
-            result.fail(
-                options.rounds,
-                Some(err.kind()),
-                format!("client {client}: cannot connect to {server}: {err}"),
-            );
+            result.fail(options.rounds, err);
             return result;
         }
     };
+    let mut request = Vec::with_capacity(options.size.max(64));
     let mut reply = vec![0u8; options.size];
-    for round in 0..options.rounds {
-        let request = payload(client, round, options.size);
+    // Round 0 was the untimed one in open_connection.
+    for round in 1..=options.rounds {
+        fill_request(&mut request, client, round, options.size);
         let started = Instant::now();
         let outcome = round_trip(&mut stream, &request, &mut reply, options.split);
         let took = started.elapsed();
-        let failed_rounds = options.rounds - round;
+        let failed_rounds = options.rounds - round + 1;
         match outcome {
             Ok(()) if reply == request => result.latencies_us.push(took.as_micros() as u64),
             Ok(()) => {
-                result.fail(
-                    failed_rounds,
-                    None,
-                    format!(
-                        "client {client} round {round}: wrong echo: sent \"{}\", received \"{}\"",
-                        escaped(&request),
-                        escaped(&reply)
-                    ),
-                );
+                result.fail(failed_rounds, wrong_echo(client, &round, &request, &reply));
                 return result;
             }
             Err(err) => {
-                result.fail(
-                    failed_rounds,
-                    Some(err.kind()),
-                    format!("client {client} round {round}: {err}"),
-                );
+                let message = format!("client {client} round {round}: {err}");
+                result.fail(failed_rounds, LoadError::io(&err, message));
                 return result;
             }
         }
@@ -268,21 +281,73 @@ fn one_client(client: usize, server: SocketAddr, options: &LoadOptions) -> Clien
 // ANCHOR_END: one_client
 
 impl ClientResult {
-    fn fail(&mut self, rounds: usize, kind: Option<ErrorKind>, message: String) {
+    fn fail(&mut self, rounds: usize, error: LoadError) {
         self.errors += rounds as u64;
         if self.first_error.is_none() {
-            self.first_error = Some(LoadError { kind, message });
+            self.first_error = Some(error);
         }
     }
 }
 
-fn connect(server: SocketAddr, options: &LoadOptions) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&server, options.timeout)?;
-    stream.set_read_timeout(Some(options.timeout))?;
-    stream.set_write_timeout(Some(options.timeout))?;
-    stream.set_nodelay(options.nodelay)?;
-    Ok(stream)
+impl LoadError {
+    fn io(err: &io::Error, message: String) -> Self {
+        LoadError {
+            kind: Some(err.kind()),
+            message,
+        }
+    }
 }
+
+fn wrong_echo(client: usize, round: &dyn fmt::Display, request: &[u8], reply: &[u8]) -> LoadError {
+    LoadError {
+        kind: None,
+        message: format!(
+            "client {client} round {round}: wrong echo: sent \"{}\", received \"{}\"",
+            escaped(request),
+            escaped(reply)
+        ),
+    }
+}
+
+// ANCHOR: open_connection
+/// Connects, and does one untimed round trip.
+///
+/// A successful `connect` only means the kernel completed the handshake:
+/// the connection may still sit in the listen queue, not yet accepted, with
+/// no thread to serve it. The first echo proves the server has taken it on.
+/// Only then does the client count as connected, so that the timed round
+/// trips measure echoes, not the server's queue of clients to accept (the
+/// time that takes shows in `secs`).
+fn open_connection(
+    client: usize,
+    server: SocketAddr,
+    options: &LoadOptions,
+) -> Result<TcpStream, LoadError> {
+    let connected = TcpStream::connect_timeout(&server, options.timeout).and_then(|stream| {
+        stream.set_read_timeout(Some(options.timeout))?;
+        stream.set_write_timeout(Some(options.timeout))?;
+        stream.set_nodelay(options.nodelay)?;
+        Ok(stream)
+    });
+    let mut stream = connected.map_err(|err| {
+        LoadError::io(
+            &err,
+            format!("client {client}: cannot connect to {server}: {err}"),
+        )
+    })?;
+    let mut request = Vec::with_capacity(options.size);
+    fill_request(&mut request, client, 0, options.size);
+    let mut reply = vec![0u8; options.size];
+    match round_trip(&mut stream, &request, &mut reply, options.split) {
+        Ok(()) if reply == request => Ok(stream),
+        Ok(()) => Err(wrong_echo(client, &"0 (untimed)", &request, &reply)),
+        Err(err) => {
+            let message = format!("client {client} round 0 (untimed): {err}");
+            Err(LoadError::io(&err, message))
+        }
+    }
+}
+// ANCHOR_END: open_connection
 
 // ANCHOR: round_trip
 /// Writes one request and reads exactly as many bytes back.
@@ -327,20 +392,25 @@ fn round_trip(
 }
 // ANCHOR_END: round_trip
 
-/// A request that differs for every client and round, so an echo that went
-/// to the wrong client, or a stale one, is caught: `"<client>:<round>:"`,
-/// then letters, cut to `size - 1` bytes, then `\n` (so line-based echo
-/// servers answer it too).
-fn payload(client: usize, round: usize, size: usize) -> Vec<u8> {
-    let mut bytes = format!("{client}:{round}:").into_bytes();
+/// Writes into `request` a request that differs for every client and
+/// round, so an echo that went to the wrong client, or a stale one, is
+/// caught: `"<client>:<round>:"`, then letters, cut to `size - 1` bytes,
+/// then `\n` (so line-based echo servers answer it too).
+///
+/// It reuses the caller's buffer instead of allocating: with a thousand
+/// threads, an allocation per round trip makes the threads queue for the
+/// allocator's locks, and the load tool would measure that queue.
+fn fill_request(request: &mut Vec<u8>, client: usize, round: usize, size: usize) {
+    request.clear();
+    // Writing to a Vec cannot fail.
+    let _ = write!(request, "{client}:{round}:");
     let mut letter = 0u8;
-    while bytes.len() < size - 1 {
-        bytes.push(b'a' + letter);
+    while request.len() < size - 1 {
+        request.push(b'a' + letter);
         letter = (letter + 1) % 26;
     }
-    bytes.truncate(size - 1);
-    bytes.push(b'\n');
-    bytes
+    request.truncate(size - 1);
+    request.push(b'\n');
 }
 
 /// Bytes as a student can read them in an error message: escaped, and cut
@@ -360,14 +430,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn payload_has_the_requested_size_and_ends_with_newline() {
+    fn requests_have_the_requested_size_and_end_with_newline() {
+        let mut bytes = Vec::new();
         for size in [1, 2, 5, 64, 1000] {
-            let bytes = payload(12, 345, size);
+            fill_request(&mut bytes, 12, 345, size);
             assert_eq!(bytes.len(), size, "payload of size {size}: {bytes:?}");
             assert_eq!(bytes.last(), Some(&b'\n'));
         }
-        assert_eq!(payload(1, 2, 10), b"1:2:abcde\n");
-        assert_ne!(payload(1, 2, 64), payload(2, 1, 64));
+        fill_request(&mut bytes, 1, 2, 10);
+        assert_eq!(bytes, b"1:2:abcde\n");
+        let mut other = Vec::new();
+        fill_request(&mut other, 2, 1, 10);
+        assert_ne!(bytes, other);
     }
 
     #[test]
