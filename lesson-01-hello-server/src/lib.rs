@@ -37,7 +37,8 @@ pub const DEFAULT_GREETING: &str = "Hello, client! I am the server.";
 /// Rust's `TcpListener::bind` makes all three system calls (`socket`,
 /// `bind`, `listen`) at once, so a `TcpListener` is never half set up.
 /// It also chooses the backlog (how many finished handshakes the system
-/// queues while we are not in `accept`) for us: 128 on Linux and macOS.
+/// queues while we are not in `accept`) for us: 128 on Linux, which
+/// `ss -ltn` shows in the Send-Q column of the listening socket.
 /// Port 0 asks the system for any free port; `local_addr` says which.
 pub fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
     TcpListener::bind((host, port))

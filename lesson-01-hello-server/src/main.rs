@@ -46,6 +46,7 @@ fn main() -> ExitCode {
     }
 }
 
+// ANCHOR: run
 fn run(args: &Args) -> anyhow::Result<()> {
     let listener = listen(&args.host, args.port)
         .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
@@ -61,6 +62,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     greet_one_client(&listener, &args.greeting, timeout, &mut stdout)?;
     Ok(())
 }
+// ANCHOR_END: run
 
 /// The usual fix for an error, when we know one.
 fn hint(err: &anyhow::Error) -> Option<&'static str> {
