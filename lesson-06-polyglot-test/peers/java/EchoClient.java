@@ -48,7 +48,11 @@ public final class EchoClient {
     private static void run(int port) throws IOException {
         // ANCHOR: connect
         try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), TIMEOUT_MILLIS);
+            try {
+                socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), TIMEOUT_MILLIS);
+            } catch (IOException e) { // refused, or no answer within the time-out
+                fail("cannot connect to 127.0.0.1:" + port + ": " + e.getMessage());
+            }
             socket.setSoTimeout(TIMEOUT_MILLIS); // bounds every read
             OutputStream toServer = socket.getOutputStream();
             // Buffered, because readLine below asks for one byte at a time.
