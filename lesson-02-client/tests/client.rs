@@ -108,7 +108,7 @@ fn a_server_that_never_greets_is_timed_out() {
 
 #[test]
 fn a_greeting_without_newline_is_timed_out_and_shown() {
-    let (client, mut server) = client_with_fake_server(&["--timeout", "1"]);
+    let (client, mut server) = client_with_fake_server(&["--timeout", "2"]);
     server.write_all(b"Hello").expect("sending half a line");
 
     let finished = client.finish();
@@ -116,7 +116,7 @@ fn a_greeting_without_newline_is_timed_out_and_shown() {
 
     assert_failed(
         &finished,
-        "error: reading the server's greeting line (time-out 1s): received \"Hello\" (5 \
+        "error: reading the server's greeting line (time-out 2s): received \"Hello\" (5 \
          bytes), then nothing more in time, and no \"\\n\" to end the line\n\
          hint: a line ends with \"\\n\": the server left it out, or kept the rest of the \
          line in a buffer it never flushed\n",
@@ -173,7 +173,7 @@ fn a_server_that_sends_two_lines_is_an_error() {
 
 #[test]
 fn a_server_that_never_closes_is_timed_out() {
-    let (client, mut server) = client_with_fake_server(&["--timeout", "1"]);
+    let (client, mut server) = client_with_fake_server(&["--timeout", "2"]);
     server.write_all(b"hi\n").expect("sending the greeting");
 
     // Read the client's line and end of stream, but never close our end.
@@ -188,6 +188,6 @@ fn a_server_that_never_closes_is_timed_out() {
     assert_failed(
         &finished,
         "error: waiting for the server to close the connection: it neither closed nor sent \
-         anything within 1s of our message\n",
+         anything within 2s of our message\n",
     );
 }
