@@ -20,7 +20,9 @@
 #      is built a second time into a scratch folder to read that log;
 #   5. a fenced code block has no language: rustdoc, which `mdbook test`
 #      runs, would compile it as Rust. Mark output as ```text and commands
-#      as ```sh (or ```console).
+#      as ```sh (or ```console). Likewise, code included from a lesson crate
+#      must sit in a ```rust,ignore block, since rustdoc compiles each
+#      snippet alone, without the workspace's crates.
 #
 # It needs bash and python3; step 4 also needs mdbook (on PATH or in
 # ~/.cargo/bin).
@@ -142,15 +144,20 @@ for dirpath, _dirs, files in os.walk(src_dir):
             if not any(l.strip() for l in body):
                 problems.append(f"{where}: {m.group(0)}: the `{anchor}` anchor in {rel(file_path)} is empty")
 
-        # ---- 5. fenced code blocks without a language ----------------------
+        # ---- 5. fenced code blocks: a language, and `ignore` on lesson code
         open_fence = None
+        open_info = ""
         for i, line in enumerate(lines, start=1):
             fm = FENCE.match(line)
             if not fm:
+                if open_fence is not None and INCLUDE.search(line) and "../" in line:
+                    tags = {t.strip() for t in open_info.split(",")}
+                    if "rust" in tags and not tags & {"ignore", "compile_fail", "no_run"}:
+                        problems.append(f"{rel(md_path)}:{i}: code from a lesson crate is included in a ```{open_info} block; `mdbook test` cannot compile it without the workspace: write ```rust,ignore")
                 continue
             marker, info = fm.group(2), fm.group(3).strip()
             if open_fence is None:
-                open_fence = marker
+                open_fence, open_info = marker, info
                 if info == "":
                     problems.append(f"{rel(md_path)}:{i}: a code block without a language; `mdbook test` compiles it as Rust. Write ```text for output, ```sh for commands, ```rust for Rust")
             elif marker[0] == open_fence[0] and len(marker) >= len(open_fence) and info == "":
