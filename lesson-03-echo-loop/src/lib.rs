@@ -319,7 +319,7 @@ fn check_echoes<W: Write>(
             // whole line is back, however the bytes were split on the way.
             let n = stream
                 .read(&mut echo[received..])
-                .map_err(|err| explain_read_error(err, timeout))
+                .map_err(|err| explain_read_error(err, timeout, BUSY_HINT))
                 .with_context(|| {
                     format!(
                         "waiting for the echo of line {line_number} ({received} of {} bytes received)",
@@ -359,7 +359,7 @@ fn check_echoes<W: Write>(
     let mut extra = [0u8; 64];
     let n = stream
         .read(&mut extra)
-        .map_err(|err| explain_read_error(err, timeout))
+        .map_err(|err| explain_read_error(err, timeout, NO_CLOSE_HINT))
         .context("waiting for the server to close after the last echo")?;
     if n > 0 {
         bail!(
@@ -371,12 +371,19 @@ fn check_echoes<W: Write>(
 }
 // ANCHOR_END: check_echoes
 
+/// The likely cause when an echo does not come.
+const BUSY_HINT: &str = "is the server busy with another client? it serves one at a time";
+
+/// The likely cause when the server does not close after the last echo.
+const NO_CLOSE_HINT: &str =
+    "an echo server closes when it reads end of stream: was our write half shut down?";
+
 /// Turns a read time-out (WouldBlock on Unix, TimedOut on Windows) into
-/// words a student can act on; other errors pass through.
-fn explain_read_error(err: io::Error, timeout: Duration) -> anyhow::Error {
+/// words a student can act on, with the likely cause; other errors pass through.
+fn explain_read_error(err: io::Error, timeout: Duration, likely_cause: &str) -> anyhow::Error {
     match err.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => anyhow::anyhow!(
-            "nothing arrived for {}s (is the server busy with another client? it serves one at a time)",
+            "nothing arrived for {}s ({likely_cause})",
             timeout.as_secs_f64()
         ),
         _ => anyhow::Error::new(err),

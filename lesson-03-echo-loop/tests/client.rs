@@ -102,6 +102,26 @@ fn a_one_mebibyte_line_does_not_deadlock() {
 }
 
 #[test]
+fn input_larger_than_all_the_socket_buffers_does_not_deadlock() {
+    // 1 MiB can still fit in the kernel's buffers on loopback (they grow to
+    // several MiB), so a client that wrote everything before reading might
+    // get away with it. 48 MiB cannot fit: the send and receive buffers of
+    // both sockets together hold far less. Only a client that reads while
+    // it writes finishes; one that does not blocks until its time-out.
+    let line = "x".repeat(1024 * 1024 - 1);
+    let stdin = format!("{line}\n").repeat(48);
+    let (stdout, disconnected) = echo_through_client(stdin.as_bytes(), &[]);
+    let expected = format!("echo: {line}\n").repeat(48);
+    assert!(
+        stdout == expected,
+        "48 lines of 1 MiB did not come back intact: got {} lines, {} bytes of output",
+        stdout.lines().count(),
+        stdout.len()
+    );
+    assert_bytes_echoed(&disconnected, 48 * 1024 * 1024);
+}
+
+#[test]
 fn long_multibyte_utf8_lines_arrive_intact() {
     // Longer than 64 KiB, made of 3-byte characters: a read boundary will
     // fall inside a character, and the client must still put it together.

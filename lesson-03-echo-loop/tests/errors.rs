@@ -168,7 +168,7 @@ fn a_server_that_never_closes_makes_the_client_time_out() {
     assert_eq!(
         stderr_of(&output),
         "error: waiting for the server to close after the last echo: nothing arrived for 1s \
-         (is the server busy with another client? it serves one at a time)\n"
+         (an echo server closes when it reads end of stream: was our write half shut down?)\n"
     );
 }
 

@@ -133,9 +133,10 @@ pub fn exchange(stream: &mut TcpStream, message: &[u8]) {
     let mut echo = vec![0u8; message.len()];
     if let Err(err) = stream.read_exact(&mut echo) {
         panic!(
-            "sent {}, but its echo did not come back: {err}\n\
+            "sent {}, but its echo did not come back: {}\n\
              hint: does the server write back right after each read (and flush if it buffers)?",
-            escaped(message)
+            escaped(message),
+            describe(&err)
         );
     }
     assert_eq!(
@@ -152,12 +153,24 @@ pub fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
     let mut received = Vec::new();
     if let Err(err) = stream.read_to_end(&mut received) {
         panic!(
-            "the server did not close the connection: {err} (received {} so far)\n\
+            "the server did not close the connection: {} (received {} so far)\n\
              hint: did the client shut down its write half? Does the server stop at read() == 0?",
+            describe(&err),
             escaped(&received)
         );
     }
     received
+}
+
+/// An I/O error in words; a read time-out says so instead of "Resource
+/// temporarily unavailable" (what Unix calls it).
+pub fn describe(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("nothing arrived within {WAIT:?} (time-out)")
+        }
+        _ => err.to_string(),
+    }
 }
 
 /// Bytes shown for a person: quoted, escaped, and shortened when long.
