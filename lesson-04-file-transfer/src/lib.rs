@@ -26,6 +26,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -357,6 +358,8 @@ pub struct ServerConfig {
 /// `Drop` removes the file. Every way out of an upload that is not
 /// [`TempFile::persist`] (a short body, a time-out, a full disk, an early
 /// `return` added in an exercise, a panic) therefore leaves nothing behind.
+/// A signal skips `Drop`, so the path is also recorded for the server's
+/// Ctrl-C handler ([`remove_unfinished_upload`]).
 struct TempFile {
     path: PathBuf,
     file: File,
@@ -366,6 +369,32 @@ struct TempFile {
 /// Numbers the temporary files of this process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The temporary file of the upload in progress, if any. A signal (Ctrl-C,
+/// `kill`) ends the process without running `Drop`, so the server's signal
+/// handler removes this one by name: see [`remove_unfinished_upload`].
+static UNFINISHED: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Records (or, with `None`, forgets) the upload in progress.
+fn set_unfinished(path: Option<PathBuf>) {
+    // A poisoned lock only means another thread panicked while holding it;
+    // the path inside is still right.
+    let mut slot = UNFINISHED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    *slot = path;
+}
+
+/// Removes the temporary file of the upload in progress, if there is one.
+/// For the server's Ctrl-C / SIGTERM handler, just before the process exits.
+pub fn remove_unfinished_upload() {
+    let mut slot = UNFINISHED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(path) = slot.take() {
+        let _ = fs::remove_file(path);
+    }
+}
+
 impl TempFile {
     fn create_in(dir: &Path) -> io::Result<TempFile> {
         loop {
@@ -373,6 +402,7 @@ impl TempFile {
             let path = dir.join(format!(".upload-{}-{n}.part", std::process::id()));
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => {
+                    set_unfinished(Some(path.clone()));
                     return Ok(TempFile {
                         path,
                         file,
@@ -392,6 +422,7 @@ impl TempFile {
     fn persist(mut self, target: &Path) -> io::Result<()> {
         fs::rename(&self.path, target)?;
         self.kept = true;
+        set_unfinished(None);
         Ok(())
     }
 }
@@ -401,6 +432,7 @@ impl Drop for TempFile {
         if !self.kept {
             // Nothing more can be done if this fails; the file is ours alone.
             let _ = fs::remove_file(&self.path);
+            set_unfinished(None);
         }
     }
 }

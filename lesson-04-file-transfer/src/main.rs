@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lesson_04_file_transfer::{
     ClientOptions, DEFAULT_PORT, ServerConfig, ServerRefused, megabytes_per_second, prepare_dir,
-    printable, send_file, serve,
+    printable, remove_unfinished_upload, send_file, serve,
 };
 
 /// Lesson 04: a file transfer that names the file, detects a cut-off upload
@@ -124,6 +124,13 @@ fn main() -> ExitCode {
 }
 
 fn run_server(host: &str, port: u16, config: ServerConfig) -> anyhow::Result<()> {
+    // Ctrl-C, SIGTERM and SIGHUP end the process without running `Drop`, so
+    // the temporary file of an upload in progress is removed here, by name.
+    ctrlc::set_handler(|| {
+        remove_unfinished_upload();
+        std::process::exit(130);
+    })
+    .context("installing the Ctrl-C handler")?;
     prepare_dir(&config.dir)?;
     let listener = TcpListener::bind((host, port))
         .with_context(|| format!("cannot listen on {host}:{port}"))?;

@@ -58,7 +58,9 @@ fn a_short_body_leaves_nothing_and_is_reported() {
         .expect("shutting down the write half");
     assert_eq!(
         String::from_utf8_lossy(&read_line(&mut stream)),
-        "ERR short expected 100000 bytes, got 50000\n"
+        "ERR short expected 100000 bytes, got 50000\n",
+        "sent \"SEND 100000 cut.bin\\n\", 50000 body bytes, then shut down the write half \
+         (hint: a server that takes end of stream for the end of the file saves half a file)"
     );
     assert_eq!(
         server.line_starting_with("aborted "),
@@ -93,7 +95,9 @@ fn a_client_that_stalls_mid_body_times_out_and_leaves_nothing() {
     let mut stream = half_upload(&server, "stalled.bin", 1000);
     assert_eq!(
         String::from_utf8_lossy(&read_line(&mut stream)),
-        "ERR timeout no data for 1 s\n"
+        "ERR timeout no data for 1 s\n",
+        "sent \"SEND 1000 stalled.bin\\n\" and 500 body bytes, then nothing, with the connection open \
+         (hint: a server without a read time-out waits forever here)"
     );
     assert_eq!(
         server.line_starting_with("aborted "),
@@ -159,5 +163,30 @@ fn ready_comes_before_any_body_byte_is_needed() {
     assert_eq!(
         fs::read(scratch.dir.join("abc.txt")).expect("reading abc.txt"),
         b"abc"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_server_stopped_mid_upload_leaves_nothing() {
+    // Ctrl-C and `kill` end the process without running destructors; the
+    // server's signal handler must remove the temporary file itself.
+    let scratch = Scratch::new();
+    let mut server = Server::start(&scratch.dir, &[]);
+    // READY is sent after the temporary file is created.
+    let _stream = half_upload(&server, "interrupted.bin", 1_000_000);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -TERM failed");
+    assert!(
+        !server.wait_exit(),
+        "a server stopped by SIGTERM should not report success"
+    );
+    assert!(
+        snapshot(&scratch.dir).is_empty(),
+        "a server stopped mid-upload must remove its temporary file, found {:?}",
+        names(&snapshot(&scratch.dir))
     );
 }

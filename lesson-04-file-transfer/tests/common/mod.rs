@@ -115,6 +115,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for the process to exit (after `--max-clients`) and returns its
     /// success.
     pub fn wait_exit(&mut self) -> bool {
