@@ -249,20 +249,21 @@ fn hint(client: &process::Finished, correct_lines: usize, expected_lines: usize)
              (the other side reads up to the newline), a server that does not close when \
              the client shuts down its write half, or a client that never shuts it down"
         }
+        Some(status) if !status.success() && correct_lines == expected_lines => {
+            "hint: every echo came back, then the client failed: a client that never shuts \
+             down its write half waits for an end of stream that never comes (the server is \
+             waiting for more); or the server did not close at end of stream, or sent more"
+        }
         Some(status) if !status.success() && timed_out => {
             "hint: the client gave up waiting. An echo that stops just before its \"\\n\" means \
              the line was sent without its newline (the client reads up to the newline); \
              no echo at all means the server is not reading, or not writing back"
         }
-        Some(status) if !status.success() && correct_lines < expected_lines => {
+        Some(status) if !status.success() => {
             "hint: read the client's error above. An echo that came back short usually means \
              one side reads only once: a read returns what has arrived so far, not a whole \
              line, so loop until the \"\\n\". An echo that never came may mean a server that \
              closed too early"
-        }
-        Some(status) if !status.success() => {
-            "hint: every echo came back but the client failed at the end: did the server \
-             close after the client shut down its write half, and send nothing more?"
         }
         Some(_) => {
             "hint: the client exited 0 but printed something else; it must print each echo \

@@ -69,5 +69,7 @@ def main():
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except OSError as err:  # time-out or reset in the middle of the exchange
+    except socket.timeout:  # a read or write waited longer than TIMEOUT_SECS
+        fail("nothing arrived from the server for %d seconds" % TIMEOUT_SECS)
+    except OSError as err:  # a reset in the middle of the exchange
         fail(str(err))
