@@ -105,7 +105,9 @@ pub fn greet_one_client(
     //
     // `write_all` is Python's `sendall`: a bare `write` (like `send`) may
     // take only part of the bytes and return how many it took; `write_all`
-    // loops until every byte is handed over, or returns the error.
+    // loops until every byte is handed over, or returns the error. We write
+    // straight to the socket, with no buffer of our own (no `BufWriter`),
+    // so there is nothing to flush, and a failure shows up right here.
     let line = format!("{greeting}\n");
     let outcome = match stream.write_all(line.as_bytes()) {
         Ok(()) => {
