@@ -2,22 +2,21 @@
 //!
 //! Each simulated client gets a thread. The threads are all started first
 //! and wait at a gate; when the gate opens they connect at the same moment
-//! (a burst, which is what fills a listen queue) and do one untimed round
-//! trip, which proves the server has accepted them. When every client has
-//! got that far (or failed), each does `rounds` timed round trips: write a
+//! (a burst, which is what fills a listen queue). When every client has
+//! connected (or failed to), each does `rounds` round trips: write a
 //! `size`-byte request, read until `size` bytes came back, compare. Every
 //! round trip's time is kept, and the report gives the median, the 99th
 //! percentile and the maximum over all of them.
 //!
-//! Connecting and the timed round trips are two phases on purpose. If the
-//! first clients started their round trips while the last ones were still
-//! waiting to be accepted, the server's accept loop would compete for the
-//! CPU with the threads already echoing, and the late clients' first round
-//! trip would measure that queue, not an echo. So the latencies are those
-//! of connections the server has taken on, and the time to get there shows
-//! in `secs`, the wall time of the whole run: a burst that overflows the
-//! listen backlog makes `secs` jump by a second or more (the time a client
-//! waits before it sends its SYN again).
+//! Connecting and the round trips are two phases, so that all N
+//! connections really are open at once before anyone starts (a server that
+//! serves one client at a time shows it at once), and so that `secs`, the
+//! wall time of the whole run, includes the connects: a burst that
+//! overflows the listen backlog makes `secs` jump by a second or more (the
+//! time a client waits before it sends its SYN again). A successful
+//! `connect` only means the kernel completed the handshake; a client the
+//! server has not accepted yet waits for it in its first round trip, and
+//! that wait is part of its latency, as it is for a real client.
 //!
 //! A round trip that fails or comes back wrong counts as an error, and so
 //! do the rounds that client did not get to (its connection is no use any
@@ -241,7 +240,7 @@ fn one_client(
         latencies_us: Vec::with_capacity(options.rounds),
         ..ClientResult::default()
     };
-    let opened = open_connection(client, server, options);
+    let opened = connect(client, server, options);
     // Every client passes the barrier exactly once, connected or not, or
     // the others would wait forever.
     everyone_connected.wait();
@@ -254,17 +253,16 @@ fn one_client(
     };
     let mut request = Vec::with_capacity(options.size.max(64));
     let mut reply = vec![0u8; options.size];
-    // Round 0 was the untimed one in open_connection.
-    for round in 1..=options.rounds {
+    for round in 0..options.rounds {
         fill_request(&mut request, client, round, options.size);
         let started = Instant::now();
         let outcome = round_trip(&mut stream, &request, &mut reply, options.split);
         let took = started.elapsed();
-        let failed_rounds = options.rounds - round + 1;
+        let failed_rounds = options.rounds - round;
         match outcome {
             Ok(()) if reply == request => result.latencies_us.push(took.as_micros() as u64),
             Ok(()) => {
-                result.fail(failed_rounds, wrong_echo(client, &round, &request, &reply));
+                result.fail(failed_rounds, wrong_echo(client, round, &request, &reply));
                 return result;
             }
             Err(err) => {
@@ -298,7 +296,7 @@ impl LoadError {
     }
 }
 
-fn wrong_echo(client: usize, round: &dyn fmt::Display, request: &[u8], reply: &[u8]) -> LoadError {
+fn wrong_echo(client: usize, round: usize, request: &[u8], reply: &[u8]) -> LoadError {
     LoadError {
         kind: None,
         message: format!(
@@ -309,16 +307,8 @@ fn wrong_echo(client: usize, round: &dyn fmt::Display, request: &[u8], reply: &[
     }
 }
 
-// ANCHOR: open_connection
-/// Connects, and does one untimed round trip.
-///
-/// A successful `connect` only means the kernel completed the handshake:
-/// the connection may still sit in the listen queue, not yet accepted, with
-/// no thread to serve it. The first echo proves the server has taken it on.
-/// Only then does the client count as connected, so that the timed round
-/// trips measure echoes, not the server's queue of clients to accept (the
-/// time that takes shows in `secs`).
-fn open_connection(
+/// Connects, with every later wait on this connection bounded.
+fn connect(
     client: usize,
     server: SocketAddr,
     options: &LoadOptions,
@@ -329,25 +319,13 @@ fn open_connection(
         stream.set_nodelay(options.nodelay)?;
         Ok(stream)
     });
-    let mut stream = connected.map_err(|err| {
+    connected.map_err(|err| {
         LoadError::io(
             &err,
             format!("client {client}: cannot connect to {server}: {err}"),
         )
-    })?;
-    let mut request = Vec::with_capacity(options.size);
-    fill_request(&mut request, client, 0, options.size);
-    let mut reply = vec![0u8; options.size];
-    match round_trip(&mut stream, &request, &mut reply, options.split) {
-        Ok(()) if reply == request => Ok(stream),
-        Ok(()) => Err(wrong_echo(client, &"0 (untimed)", &request, &reply)),
-        Err(err) => {
-            let message = format!("client {client} round 0 (untimed): {err}");
-            Err(LoadError::io(&err, message))
-        }
-    }
+    })
 }
-// ANCHOR_END: open_connection
 
 // ANCHOR: round_trip
 /// Writes one request and reads exactly as many bytes back.

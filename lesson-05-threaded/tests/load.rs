@@ -168,7 +168,7 @@ fn load_against_a_server_that_echoes_wrong_bytes_reports_errors_and_exits_1() {
     // The first failure reported is client 0's, with the bytes on the wire.
     assert_eq!(
         stderr,
-        "error: 12 of 12 round trips failed: client 0 round 0 (untimed): wrong echo: \
+        "error: 12 of 12 round trips failed: client 0 round 0: wrong echo: \
          sent \"0:0:abcdefghijk\\n\", received \"0:0:ABCDEFGHIJK\\n\"\n",
         "stderr should show the bytes sent and received"
     );
