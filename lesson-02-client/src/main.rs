@@ -2,11 +2,12 @@
 //! and printing live here; the conversation itself lives in `lib.rs`.
 
 use std::io::{self, Write};
+use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use lesson_02_client::{
     DEFAULT_GREETING, DEFAULT_MESSAGE, DEFAULT_PORT, LineError, run_client, run_server,
     server_command,
@@ -24,8 +25,17 @@ struct Cli {
 enum Command {
     /// Accept one client, send it the greeting, print its reply line, exit
     Server {
-        #[command(flatten)]
-        net: Net,
+        /// Address to listen on (127.0.0.1 accepts only this machine's clients)
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+
+        /// Port to listen on (0 lets the system choose a free one)
+        #[arg(long, default_value_t = DEFAULT_PORT)]
+        port: u16,
+
+        /// Seconds to wait for the client to take the greeting and to send its reply
+        #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: u64,
 
         /// Line to greet the client with ("\n" is added; none allowed inside)
         #[arg(long, value_name = "TEXT", default_value = DEFAULT_GREETING, value_parser = one_line)]
@@ -33,29 +43,22 @@ enum Command {
     },
     /// Connect, print the server's greeting line, answer with a line, exit
     Client {
-        #[command(flatten)]
-        net: Net,
+        /// Address of the server
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+
+        /// Port of the server
+        #[arg(long, default_value_t = DEFAULT_PORT)]
+        port: u16,
+
+        /// Seconds to wait for the connection, the greeting, the send, and the server's close
+        #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: u64,
 
         /// Line to answer with ("\n" is added; none allowed inside)
         #[arg(long, value_name = "TEXT", default_value = DEFAULT_MESSAGE, value_parser = one_line)]
         message: String,
     },
-}
-
-/// The flags both ends share.
-#[derive(Debug, Args)]
-struct Net {
-    /// Address the server listens on and the client connects to
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-
-    /// Port the server listens on and the client connects to (server: 0 = any free port)
-    #[arg(long, default_value_t = DEFAULT_PORT)]
-    port: u16,
-
-    /// Seconds to wait for the other side at each step before giving up
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    timeout: u64,
 }
 
 fn main() -> ExitCode {
@@ -73,28 +76,38 @@ fn main() -> ExitCode {
     }
 }
 
+// ANCHOR: run
 fn run(command: &Command) -> anyhow::Result<()> {
     let mut stdout = io::stdout().lock();
     match command {
-        Command::Server { net, greeting } => {
-            let listener = std::net::TcpListener::bind((net.host.as_str(), net.port))
-                .with_context(|| format!("cannot listen on {}:{}", net.host, net.port))?;
+        Command::Server {
+            host,
+            port,
+            timeout,
+            greeting,
+        } => {
+            let listener = TcpListener::bind((host.as_str(), *port))
+                .with_context(|| format!("cannot listen on {host}:{port}"))?;
             // First line: the address really bound, flushed before we block
             // in accept, so a client (or a test) can learn the port.
             writeln!(stdout, "listening on {}", listener.local_addr()?)?;
             stdout.flush()?;
-            run_server(&listener, greeting, timeout(net), &mut stdout)?;
+            let timeout = Duration::from_secs(*timeout);
+            run_server(&listener, greeting, timeout, &mut stdout)?;
         }
-        Command::Client { net, message } => {
-            run_client(&net.host, net.port, message, timeout(net), &mut stdout)?;
+        Command::Client {
+            host,
+            port,
+            timeout,
+            message,
+        } => {
+            let timeout = Duration::from_secs(*timeout);
+            run_client(host, *port, message, timeout, &mut stdout)?;
         }
     }
     Ok(())
 }
-
-fn timeout(net: &Net) -> Duration {
-    Duration::from_secs(net.timeout)
-}
+// ANCHOR_END: run
 
 /// The usual fix for an error, when we know one.
 fn hint(err: &anyhow::Error, command: &Command) -> Option<String> {
@@ -111,10 +124,9 @@ fn hint(err: &anyhow::Error, command: &Command) -> Option<String> {
             "another server is still running on that port; stop it, or choose another with --port"
                 .to_string()
         }
-        (io::ErrorKind::ConnectionRefused, Command::Client { net, .. }) => format!(
-            "start the server first: {}",
-            server_command(&net.host, net.port)
-        ),
+        (io::ErrorKind::ConnectionRefused, Command::Client { host, port, .. }) => {
+            format!("start the server first: {}", server_command(host, *port))
+        }
         (io::ErrorKind::TimedOut, Command::Client { .. }) => {
             "nothing answered at that address in time; check --host and --port".to_string()
         }
