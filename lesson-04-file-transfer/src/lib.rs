@@ -441,6 +441,9 @@ impl Drop for TempFile {
 /// Creates `dir` if it is missing and proves the server can write there, so
 /// that an unusable `--dir` is an error at start, not at the first upload.
 pub fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("cannot use --dir {}: it is not a folder", dir.display());
+    }
     fs::create_dir_all(dir).with_context(|| format!("cannot use --dir {}", dir.display()))?;
     // Creating (and, on drop, removing) a temporary file is exactly what an
     // upload does first.

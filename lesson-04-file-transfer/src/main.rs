@@ -175,6 +175,9 @@ fn hint_for(err: &anyhow::Error, port: u16) -> Option<String> {
         io::ErrorKind::ConnectionRefused => Some(format!(
             "start the server first: cargo run -p lesson-04-file-transfer -- server --port {port}"
         )),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+            Some("the server closed the connection before the end; its log says why".into())
+        }
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Some(
             "the other side went quiet; is the server busy with another client? raise --timeout"
                 .into(),

@@ -332,7 +332,7 @@ fn an_unusable_dir_is_an_error_at_start() {
     assert_eq!(
         stderr,
         format!(
-            "error: cannot use --dir {}: File exists (os error 17)\n",
+            "error: cannot use --dir {}: it is not a folder\n",
             file.display()
         )
     );
