@@ -124,6 +124,18 @@ pub fn greet_one_client(
             )?;
             Outcome::ClientLeft { peer, error }
         }
+        // A write time-out: Linux reports it as WouldBlock, Windows as TimedOut.
+        Err(error)
+            if matches!(
+                error.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            anyhow::bail!(
+                "sending the greeting to {peer}: the client took nothing for {timeout:?}, \
+                 so it is not reading"
+            );
+        }
         Err(error) => {
             return Err(error).with_context(|| format!("sending the greeting to {peer}"));
         }

@@ -77,9 +77,6 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
         io::ErrorKind::PermissionDenied => {
             Some("ports below 1024 are reserved for the system; choose one above 1023 with --port")
         }
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            Some("the client stopped reading; raise --timeout or check the client")
-        }
         _ => None,
     }
 }

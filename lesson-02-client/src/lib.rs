@@ -52,7 +52,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// time-out (set by the caller) bounds how long we wait for each piece.
 pub fn read_line(reader: &mut impl BufRead, max: usize) -> Result<String, LineError> {
     let mut line = Vec::new();
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    let limit = max as u64 + 1;
     if let Err(error) = reader.by_ref().take(limit).read_until(b'\n', &mut line) {
         // On an error `line` still holds the bytes that did arrive: they
         // tell a student what the other side actually sent.
@@ -233,9 +233,12 @@ fn greet_and_read_reply(
     // One line: the text and its "\n". `write_all` sends every byte (a bare
     // `write` may send only some). Nothing is buffered in our program, so
     // there is nothing to flush: the bytes are with the system now.
-    writer
-        .write_all(format!("{greeting}\n").as_bytes())
-        .context("sending the greeting")?;
+    if let Err(error) = writer.write_all(format!("{greeting}\n").as_bytes()) {
+        if is_timeout(&error) {
+            anyhow::bail!("sending the greeting: the client took nothing for {timeout:?}");
+        }
+        return Err(error).context("sending the greeting");
+    }
 
     let mut reader = BufReader::new(stream);
     let reply = read_line(&mut reader, MAX_LINE)
@@ -291,6 +294,9 @@ pub fn run_client(
     match sent {
         Ok(()) => {}
         Err(error) if server_hung_up(&error) => return server_left(greeting, events),
+        Err(error) if is_timeout(&error) => {
+            anyhow::bail!("sending our message: the server took nothing for {timeout:?}")
+        }
         Err(error) => return Err(error).context("sending our message"),
     }
 
