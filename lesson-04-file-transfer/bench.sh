@@ -10,8 +10,8 @@
 #   2. sends the same file with this lesson's client to its server on
 #      127.0.0.1, into a --dir on the same tmpfs, and times the client;
 #   3. checks the received file with `cmp`;
-#   4. prints MB/s of both, their ratio, and the peak RSS of the server and
-#      the client, as /usr/bin/time reports it.
+#   4. prints MB/s of both, their ratio, and the peak RSS and CPU seconds of
+#      the server and the client (and of cp), as /usr/bin/time reports them.
 # The files are removed after every run, and on any failure or Ctrl-C.
 set -euo pipefail
 
@@ -48,10 +48,12 @@ if [ ! -x /usr/bin/time ]; then
     echo "error: /usr/bin/time is missing; install it (Debian, Ubuntu: apt-get install time)" >&2
     exit 1
 fi
-timed() { # timed RSS_FILE COMMAND...
+timed() { # timed OUT_FILE COMMAND...: writes "peak-RSS-KiB user-s sys-s"
     local out=$1; shift
-    /usr/bin/time -f %M -o "$out" "$@"
+    /usr/bin/time -f "%M %U %S" -o "$out" "$@"
 }
+rss() { tail -n1 "$1" | cut -d' ' -f1; }
+cpu() { tail -n1 "$1" | awk '{ printf "%.2f", $2 + $3 }'; }
 now_ns() { date +%s%N; }
 mbps() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.0f", b / 1e6 / (ns / 1e9) }'; }
 
@@ -80,7 +82,7 @@ PY
 # Starts the server for one client; sets server_pid and port.
 start_server() {
     mkfifo "$work/server.out"
-    timed "$work/server.rss" "$bin" server --port 0 --dir "$work/received" \
+    timed "$work/server.time" "$bin" server --port 0 --dir "$work/received" \
         --max-clients 1 >"$work/server.out" &
     server_pid=$!
     exec 3<"$work/server.out"
@@ -101,14 +103,14 @@ for run in $(seq 1 "$runs"); do
     echo "-- run $run; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
     start=$(now_ns)
-    cp "$work/source.bin" "$work/cp.bin"
+    timed "$work/cp.time" cp "$work/source.bin" "$work/cp.bin"
     cp_ns=$(($(now_ns) - start))
     rm -f "$work/cp.bin"
     cp_mbps=$(mbps "$bytes" "$cp_ns")
 
     start_server
     start=$(now_ns)
-    timed "$work/client.rss" "$bin" client "$work/source.bin" --name copy.bin --port "$port" \
+    timed "$work/client.time" "$bin" client "$work/source.bin" --name copy.bin --port "$port" \
         | sed 's/^/    client: /'
     send_ns=$(($(now_ns) - start))
     stop_server
@@ -118,11 +120,16 @@ for run in $(seq 1 "$runs"); do
     [ -z "$leftovers" ] || { echo "left in --dir: $leftovers" >&2; exit 1; }
     send_mbps=$(mbps "$bytes" "$send_ns")
 
-    printf '    cp:       %6s MB/s\n' "$cp_mbps"
+    printf '    cp:       %6s MB/s (%s CPU s)\n' "$cp_mbps" "$(cpu "$work/cp.time")"
     printf '    transfer: %6s MB/s = %s x cp, checked with cmp\n' "$send_mbps" \
         "$(awk -v a="$send_mbps" -v b="$cp_mbps" 'BEGIN { printf "%.2f", a / b }')"
     printf '    peak RSS: server %s KiB, client %s KiB\n' \
-        "$(tail -n1 "$work/server.rss")" "$(tail -n1 "$work/client.rss")"
+        "$(rss "$work/server.time")" "$(rss "$work/client.time")"
+    # CPU time (user + system) is far less disturbed by other programs than
+    # wall time: it shows what each side costs, and on an idle machine with
+    # two cores the transfer can at best take max(server, client).
+    printf '    CPU s:    server %s, client %s\n' \
+        "$(cpu "$work/server.time")" "$(cpu "$work/client.time")"
 
     if [ "$tutorial" = 1 ]; then
         start_server
