@@ -273,7 +273,7 @@ fn hint(client: &process::Finished, correct_lines: usize, expected_lines: usize)
     format!("  {text}\n")
 }
 
-/// `exit status: 1`, or `signal 9` spelled out.
+/// `exit code 1`, or `signal: 9 (SIGKILL) (killed by a signal)`.
 fn describe_status(status: ExitStatus) -> String {
     match status.code() {
         Some(code) => format!("exit code {code}"),
@@ -300,6 +300,7 @@ pub fn excerpt(text: &str) -> String {
     format!("{} ({} bytes)", quoted(text, 60), text.len())
 }
 
+/// A line of a program's own messages, as it is, cut after `keep` characters.
 fn excerpt_str(text: &str, keep: usize) -> String {
     if text.chars().count() <= keep {
         text.to_string()
@@ -309,6 +310,8 @@ fn excerpt_str(text: &str, keep: usize) -> String {
     }
 }
 
+/// The first `keep` characters of `text`, escaped (`\n` shows as `\n`) and
+/// quoted, with `...` after the quote if something was cut.
 fn quoted(text: &str, keep: usize) -> String {
     let kept: String = text.chars().take(keep).collect();
     let more = if kept.len() < text.len() { "..." } else { "" };
