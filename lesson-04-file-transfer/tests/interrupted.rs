@@ -190,3 +190,27 @@ fn a_server_stopped_mid_upload_leaves_nothing() {
         names(&snapshot(&scratch.dir))
     );
 }
+
+#[test]
+fn body_bytes_sent_with_the_header_are_kept() {
+    // A client that does not wait for READY: the start of the body arrives
+    // together with the header and must not be lost.
+    let scratch = Scratch::new();
+    let server = Server::start(&scratch.dir, &[]);
+    let mut stream = connect(server.addr);
+    stream
+        .write_all(b"SEND 11 early.txt\nhello world")
+        .expect("sending the header and the body at once");
+    assert_eq!(String::from_utf8_lossy(&read_line(&mut stream)), "READY\n");
+    stream
+        .shutdown(Shutdown::Write)
+        .expect("shutting down the write half");
+    assert_eq!(String::from_utf8_lossy(&read_line(&mut stream)), "OK 11\n");
+    assert_eq!(
+        String::from_utf8_lossy(
+            &fs::read(scratch.dir.join("early.txt")).expect("reading early.txt")
+        ),
+        "hello world",
+        "the bytes that came with the header must start the file"
+    );
+}
