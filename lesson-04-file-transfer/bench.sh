@@ -98,6 +98,7 @@ stop_server() { # prints the server's remaining lines
     rm -f "$work/server.out"
 }
 
+ratios=()
 echo "== $runs runs of $bytes bytes, on $(nproc) cores"
 for run in $(seq 1 "$runs"); do
     echo "-- run $run; load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -107,6 +108,7 @@ for run in $(seq 1 "$runs"); do
     cp_ns=$(($(now_ns) - start))
     rm -f "$work/cp.bin"
     cp_mbps=$(mbps "$bytes" "$cp_ns")
+    printf '    cp:       %6s MB/s (%s CPU s)\n' "$cp_mbps" "$(cpu "$work/cp.time")"
 
     start_server
     start=$(now_ns)
@@ -120,9 +122,9 @@ for run in $(seq 1 "$runs"); do
     [ -z "$leftovers" ] || { echo "left in --dir: $leftovers" >&2; exit 1; }
     send_mbps=$(mbps "$bytes" "$send_ns")
 
-    printf '    cp:       %6s MB/s (%s CPU s)\n' "$cp_mbps" "$(cpu "$work/cp.time")"
-    printf '    transfer: %6s MB/s = %s x cp, checked with cmp\n' "$send_mbps" \
-        "$(awk -v a="$send_mbps" -v b="$cp_mbps" 'BEGIN { printf "%.2f", a / b }')"
+    ratio=$(awk -v a="$send_mbps" -v b="$cp_mbps" 'BEGIN { printf "%.2f", a / b }')
+    ratios+=("$ratio")
+    printf '    transfer: %6s MB/s = %s x cp, checked with cmp\n' "$send_mbps" "$ratio"
     printf '    peak RSS: server %s KiB, client %s KiB\n' \
         "$(rss "$work/server.time")" "$(rss "$work/client.time")"
     # CPU time (user + system) is far less disturbed by other programs than
@@ -144,4 +146,6 @@ for run in $(seq 1 "$runs"); do
             "$(awk -v a="$tut_mbps" -v b="$cp_mbps" 'BEGIN { printf "%.2f", a / b }')"
     fi
 done
+echo "== transfer / cp, run by run: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | sort -n \
+    | awk '{ r[NR] = $1 } END { printf "%.2f", NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }')"
 echo "== done; load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -727,6 +727,9 @@ fn receive_body_buffered(
     Ok(received)
 }
 
+// ANCHOR_END: receive_body
+
+// ANCHOR: receive_body_splice
 /// `splice(2)`: the kernel moves the bytes from the socket into a pipe (by
 /// handing over its buffers, not copying them) and from the pipe into the
 /// file, so they never pass through this process. That saves one copy of
@@ -782,6 +785,8 @@ fn receive_body_splice(
     Ok(received)
 }
 
+// ANCHOR_END: receive_body_splice
+
 /// The client closed before `size` bytes: `short`.
 fn body_ended(header: &Header, received: u64) -> Failure {
     Failure::Aborted {
@@ -823,7 +828,6 @@ fn write_failed(header: &Header, err: &io::Error) -> Failure {
         refusal: Refusal::new(Code::Io, format!("writing the file: {err}")),
     }
 }
-// ANCHOR_END: receive_body
 
 /// Flushes a directory's entries to disk, so a rename survives a power cut.
 /// On Unix a directory can be opened and synced like a file; elsewhere this
@@ -1079,6 +1083,8 @@ fn send_body_sendfile(
     Ok(sent)
 }
 
+// ANCHOR_END: send_body
+
 /// The portable way, the same shape as the server's loop: one fixed buffer of
 /// [`BODY_BUFFER`] bytes, read from the file, `write_all` to the socket. Two
 /// system calls per MiB (a plain `io::copy` would use 8 KiB pieces: 256
@@ -1115,7 +1121,6 @@ fn send_body_buffered(
     }
     Ok(sent)
 }
-// ANCHOR_END: send_body
 
 #[cfg(test)]
 mod tests {
