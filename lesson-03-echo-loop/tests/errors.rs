@@ -155,7 +155,9 @@ fn a_server_that_never_closes_makes_the_client_time_out() {
         // Hold the connection open until the test is done with the client.
         let _ = hold.recv_timeout(WAIT * 3);
     });
-    let output = run_client(addr, b"", &["--message", "hi", "--timeout", "1"]);
+    // 3 s: long enough for the echo even on a busy machine, then the close
+    // that never comes.
+    let output = run_client(addr, b"", &["--message", "hi", "--timeout", "3"]);
     release.send(()).expect("releasing the fake server");
     fake.join().expect("the fake server panicked");
     assert_eq!(
@@ -167,7 +169,7 @@ fn a_server_that_never_closes_makes_the_client_time_out() {
     assert_eq!(stdout_of(&output), "echo: hi\n");
     assert_eq!(
         stderr_of(&output),
-        "error: waiting for the server to close after the last echo: nothing arrived for 1s \
+        "error: waiting for the server to close after the last echo: nothing arrived for 3s \
          (an echo server closes when it reads end of stream: was our write half shut down?)\n"
     );
 }
