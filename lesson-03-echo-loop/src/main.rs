@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use lesson_03_echo_loop::{DEFAULT_PORT, ServerOptions, run_client, run_server};
 
 /// An echo server that serves clients one after another, and a client that
@@ -25,8 +25,12 @@ struct Cli {
 enum Command {
     /// Echo every byte each client sends, one client at a time.
     Server {
-        #[command(flatten)]
-        endpoint: Endpoint,
+        /// The address to listen on (127.0.0.1: reachable from this machine only).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The port to listen on (0: let the system choose a free one).
+        #[arg(long, default_value_t = DEFAULT_PORT)]
+        port: u16,
         /// Hang up on a client that sends nothing for this many seconds.
         #[arg(long, value_name = "SECS", default_value_t = 30,
               value_parser = clap::value_parser!(u64).range(1..))]
@@ -37,8 +41,12 @@ enum Command {
     },
     /// Send lines (standard input, or each --message) and check their echoes.
     Client {
-        #[command(flatten)]
-        endpoint: Endpoint,
+        /// The server's host name or IP address.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The server's port.
+        #[arg(long, default_value_t = DEFAULT_PORT)]
+        port: u16,
         /// Give up if connecting, or any echo, takes longer than this many seconds.
         #[arg(long, value_name = "SECS", default_value_t = 10,
               value_parser = clap::value_parser!(u64).range(1..))]
@@ -49,33 +57,24 @@ enum Command {
     },
 }
 
-/// Where the server listens, or where the client connects.
-#[derive(Args)]
-struct Endpoint {
-    /// The host name or IP address (127.0.0.1: this machine only).
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// The TCP port (0 lets the system choose a free one, for the server).
-    #[arg(long, default_value_t = DEFAULT_PORT)]
-    port: u16,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let port = match &cli.command {
-        Command::Server { endpoint, .. } | Command::Client { endpoint, .. } => endpoint.port,
+        Command::Server { port, .. } | Command::Client { port, .. } => *port,
     };
     let result = match cli.command {
         Command::Server {
-            endpoint,
+            host,
+            port,
             timeout,
             max_clients,
-        } => server(&endpoint, timeout, max_clients),
+        } => server(&host, port, timeout, max_clients),
         Command::Client {
-            endpoint,
+            host,
+            port,
             timeout,
             message,
-        } => client(&endpoint, timeout, message),
+        } => client(&host, port, timeout, message),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,8 +88,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn server(endpoint: &Endpoint, timeout: u64, max_clients: Option<u64>) -> anyhow::Result<()> {
-    let address = format!("{}:{}", endpoint.host, endpoint.port);
+fn server(host: &str, port: u16, timeout: u64, max_clients: Option<u64>) -> anyhow::Result<()> {
+    let address = format!("{host}:{port}");
     // Python: socket() + bind() + listen(), all in one call.
     let listener =
         TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
@@ -105,8 +104,8 @@ fn server(endpoint: &Endpoint, timeout: u64, max_clients: Option<u64>) -> anyhow
     run_server(listener, &options, &mut stdout)
 }
 
-fn client(endpoint: &Endpoint, timeout: u64, messages: Vec<String>) -> anyhow::Result<()> {
-    let address = format!("{}:{}", endpoint.host, endpoint.port);
+fn client(host: &str, port: u16, timeout: u64, messages: Vec<String>) -> anyhow::Result<()> {
+    let address = format!("{host}:{port}");
     // The lines come from --message if given, else from standard input. The
     // writer thread owns the input, so it must be `Send`: a BufReader around
     // `Stdin` is (a `StdinLock` is not).
