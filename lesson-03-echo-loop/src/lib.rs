@@ -268,12 +268,15 @@ fn send_lines<R: BufRead>(
         // Bytes, not a String: the server echoes any bytes, so the client
         // sends any bytes too (invalid UTF-8 included).
         let mut line = Vec::new();
-        if input
-            .read_until(b'\n', &mut line)
-            .context("cannot read the input")?
-            == 0
-        {
-            break;
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(err) => {
+                // Finish the conversation cleanly, so the reader is not left
+                // waiting for a close, and report the real problem.
+                let _ = stream.shutdown(Shutdown::Write);
+                return Err(err).context("cannot read the input");
+            }
         }
         line_number += 1;
         if line.last() != Some(&b'\n') {

@@ -175,6 +175,28 @@ fn a_server_that_never_closes_makes_the_client_time_out() {
 }
 
 #[test]
+fn unreadable_input_is_reported_as_such() {
+    // Standard input is a directory: reading it fails. The client must say
+    // so, not wait for the server and blame it.
+    let server = Server::start(&[]);
+    let folder = tempfile::tempdir().expect("making a scratch folder");
+    let stdin = std::fs::File::open(folder.path()).expect("opening the folder");
+    let port = server.addr.port().to_string();
+    // Bounded by the client's own --timeout.
+    let output = std::process::Command::new(BIN)
+        .args(["client", "--timeout", "5", "--port", &port])
+        .stdin(stdin)
+        .output()
+        .expect("running the client");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.starts_with("error: cannot read the input: "),
+        "unexpected stderr: {stderr}"
+    );
+}
+
+#[test]
 fn nothing_listening_gives_a_hint_with_the_command() {
     let port = free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
