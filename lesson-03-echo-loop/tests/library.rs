@@ -55,3 +55,31 @@ fn the_server_reads_one_mebibyte_in_many_pieces() {
     );
     println!("the server read 1 MiB in {} reads", counts.reads);
 }
+
+#[test]
+fn run_server_checks_its_options() {
+    use lesson_03_echo_loop::{ServerOptions, run_server};
+
+    // max_clients 0: nothing to serve, returns at once without accepting.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a listener");
+    let mut log = Vec::new();
+    let options = ServerOptions {
+        max_clients: Some(0),
+        idle_timeout: Duration::from_secs(1),
+    };
+    run_server(listener, &options, &mut log).expect("serving no client");
+    assert_eq!(log, b"", "nothing to log");
+
+    // A zero idle time-out is refused up front: to the system zero would mean
+    // "no time-out at all", and `set_read_timeout` rejects it.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a listener");
+    let options = ServerOptions {
+        max_clients: Some(1),
+        idle_timeout: Duration::ZERO,
+    };
+    let err = run_server(listener, &options, &mut log).expect_err("a zero time-out");
+    assert_eq!(
+        err.to_string(),
+        "the idle time-out must be longer than zero"
+    );
+}
