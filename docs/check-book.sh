@@ -22,7 +22,9 @@
 #      runs, would compile it as Rust. Mark output as ```text and commands
 #      as ```sh (or ```console). Likewise, code included from a lesson crate
 #      must sit in a ```rust,ignore block, since rustdoc compiles each
-#      snippet alone, without the workspace's crates.
+#      snippet alone, without the workspace's crates;
+#   6. a chapter still holds a placeholder (TODO, FIXME, TBD, SNIPPET_...)
+#      where real text or real program output belongs.
 #
 # It needs bash and python3; step 4 also needs mdbook (on PATH or in
 # ~/.cargo/bin).
@@ -96,6 +98,7 @@ INCLUDE = re.compile(r"(\\?)\{\{\s*#(include|rustdoc_include|playground)\s+([^\s
 ANCHOR_START = re.compile(r"ANCHOR:\s*([\w_-]+)")
 ANCHOR_END = re.compile(r"ANCHOR_END:\s*([\w_-]+)")
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
+PLACEHOLDER = re.compile(r"\b(TODO|FIXME|TBD)\b|\bSNIPPET_[A-Z0-9_]+")
 
 for dirpath, _dirs, files in os.walk(src_dir):
     for name in sorted(files):
@@ -143,6 +146,11 @@ for dirpath, _dirs, files in os.walk(src_dir):
                     if not ANCHOR_START.search(l) and not ANCHOR_END.search(l)]
             if not any(l.strip() for l in body):
                 problems.append(f"{where}: {m.group(0)}: the `{anchor}` anchor in {rel(file_path)} is empty")
+
+        # ---- 6. placeholders left in the text -------------------------------
+        for i, line in enumerate(lines, start=1):
+            if PLACEHOLDER.search(line):
+                problems.append(f"{rel(md_path)}:{i}: a placeholder is still in the text: {line.strip()[:100]}")
 
         # ---- 5. fenced code blocks: a language, and `ignore` on lesson code
         open_fence = None
