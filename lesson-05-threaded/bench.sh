@@ -61,23 +61,32 @@ trap cleanup EXIT
 
 # start_server NAME COMMAND...: starts a server whose first stdout line is
 # `listening on ADDR`; waits (at most 10 s) for that line, sets SERVER_PID
-# and SERVER_PORT. Its output goes to a file, so it never blocks on a pipe.
+# and SERVER_PORT. Its output goes to a file of its own (never reused, so an
+# old server's line cannot be mistaken for the new one's), so it never
+# blocks on a pipe.
+STARTS=0
 start_server() {
     local name=$1
     shift
-    "${SERVER_CPU[@]}" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    STARTS=$((STARTS + 1))
+    local out="$WORK/$STARTS-$name.out"
+    "${SERVER_CPU[@]}" "$@" >"$out" 2>"$WORK/$STARTS-$name.err" &
     SERVER_PID=$!
-    local tries=0
-    until head -n 1 "$WORK/$name.out" 2>/dev/null | grep -q '^listening on '; do
+    local tries=0 first=""
+    while true; do
+        first=$(head -n 1 "$out" 2>/dev/null || true)
+        case "$first" in
+            "listening on "*:[0-9]*) break ;;
+        esac
         tries=$((tries + 1))
         if [ "$tries" -gt 200 ] || ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            echo "error: $name did not print 'listening on' within 10 s" >&2
-            cat "$WORK/$name.err" >&2
+            echo "error: $name did not print 'listening on ADDR' within 10 s" >&2
+            cat "$WORK/$STARTS-$name.err" >&2
             exit 1
         fi
         sleep 0.05
     done
-    SERVER_PORT=$(head -n 1 "$WORK/$name.out" | sed 's/.*://')
+    SERVER_PORT=${first##*:}
 }
 
 # stop_server: SIGINT, then at most 10 s for it to exit, then SIGKILL.

@@ -190,6 +190,7 @@ fn server(endpoint: &Endpoint, backlog: i32, config: &ServerConfig) -> anyhow::R
 }
 // ANCHOR_END: server_main
 
+// ANCHOR: client_main
 /// Lesson 03's client, reused: same protocol, same program.
 fn client(endpoint: &Endpoint, timeout: u64, messages: Vec<String>) -> anyhow::Result<()> {
     // The lines come from --message if given, else from standard input.
@@ -212,6 +213,7 @@ fn client(endpoint: &Endpoint, timeout: u64, messages: Vec<String>) -> anyhow::R
     )?;
     Ok(())
 }
+// ANCHOR_END: client_main
 
 fn load(endpoint: &Endpoint, options: &LoadOptions) -> anyhow::Result<()> {
     let report = run_load(&endpoint.address(), options)?;
