@@ -117,21 +117,22 @@ fn idle_timeout_disconnects_a_silent_client() {
 
 #[test]
 fn a_client_that_keeps_talking_is_not_idle() {
-    let (_server, addr) = Running::server(&["--idle-timeout", "1"]);
+    let (_server, addr) = Running::server(&["--idle-timeout", "2"]);
     let mut talker = connect(addr);
-    // Five echoes spread over more than one idle time-out: each one
-    // restarts the clock. The spacing is driven by the echoes themselves
-    // plus a short pause, not by waiting for the server to be ready.
+    // Echoes every 200 ms for longer than the 2 s idle time-out: each one
+    // restarts the server's clock, so the connection must survive. The
+    // pause is the client's own pace (the thing under test), not a wait
+    // for the server; the margin (2 s against 0.2 s) absorbs a slow machine.
     let started = Instant::now();
     let mut round = 0;
-    while started.elapsed() < Duration::from_millis(1500) {
+    while started.elapsed() < Duration::from_millis(2500) {
         echo(
             &mut talker,
             format!("tick {round}\n").as_bytes(),
             "a client that keeps talking",
         );
         round += 1;
-        thread::sleep(Duration::from_millis(300));
+        thread::sleep(Duration::from_millis(200));
     }
     leave(&mut talker, "the talking client leaving");
 }
