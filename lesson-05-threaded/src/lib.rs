@@ -79,7 +79,7 @@ const ECHO_BUFFER_SIZE: usize = 8 * 1024;
 /// wide margin for other systems and for changes to this code.
 ///
 /// The kernel backs only the stack pages a thread touches, so the resident
-/// memory hardly depends on this number (about 20 MiB at 1,000 clients with
+/// memory hardly depends on this number (20 to 24 MiB at 1,000 clients with
 /// 16 KiB, 64 KiB or 2 MiB stacks); what it changes is the address space
 /// reserved: about 2 GiB more for 1,000 threads at 2 MiB each.
 pub const CLIENT_STACK_SIZE: usize = 64 * 1024;
