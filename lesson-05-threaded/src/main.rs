@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use lesson_05_threaded::load::{LoadOptions, run_load};
+use lesson_05_threaded::load::{LoadOptions, MAX_REQUEST_SIZE, default_threads, run_load};
 use lesson_05_threaded::{
     CLIENT_STACK_SIZE, DEFAULT_BACKLOG, DEFAULT_PORT, ServerConfig, Shutdown, bind, run_server,
 };
@@ -71,10 +71,17 @@ enum Command {
         #[arg(long, value_name = "R", default_value_t = 100,
               value_parser = clap::value_parser!(u64).range(1..))]
         rounds: u64,
-        /// Bytes per request, newline included.
+        /// Bytes per request, newline included (at most 65536, so a request fits in the socket buffers).
+        // One load thread writes to many connections and writes a whole
+        // request before it reads the echo; a larger request could block
+        // that write on an echo nobody is reading yet (see MAX_REQUEST_SIZE).
         #[arg(long, value_name = "BYTES", default_value_t = 64,
-              value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+              value_parser = clap::value_parser!(u64).range(1..=MAX_REQUEST_SIZE as u64))]
         size: u64,
+        /// Threads that drive the connections [default: one per CPU, at most --clients].
+        #[arg(long, value_name = "T",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        threads: Option<u64>,
         /// Give up on a connect, or an echo, after this many seconds.
         #[arg(long, value_name = "SECS", default_value_t = 10,
               value_parser = clap::value_parser!(u64).range(1..))]
@@ -143,7 +150,12 @@ fn main() -> ExitCode {
             timeout,
             split,
             nagle,
+            threads,
         } => {
+            let threads = match threads {
+                Some(threads) => usize::try_from(threads).unwrap_or(usize::MAX),
+                None => default_threads(),
+            };
             let options = LoadOptions {
                 clients: usize::try_from(clients).unwrap_or(usize::MAX),
                 rounds: usize::try_from(rounds).unwrap_or(usize::MAX),
@@ -151,6 +163,8 @@ fn main() -> ExitCode {
                 timeout: Duration::from_secs(timeout),
                 split,
                 nodelay: !nagle,
+                // run_load caps it at the number of clients.
+                threads,
             };
             load(&endpoint, &options)
         }

@@ -212,3 +212,113 @@ fn load_against_a_full_server_reports_the_busy_reply() {
         "the error should show the busy reply: {stderr}"
     );
 }
+
+#[test]
+fn one_thread_drives_several_clients_and_every_echo_is_checked() {
+    let (_server, addr) = Running::server(&[]);
+    let port = addr.port().to_string();
+    // One worker for seven clients, then three workers for seven clients
+    // (shares of 3, 2 and 2): every round trip of every client must come
+    // back whole and right.
+    for threads in ["1", "3"] {
+        let (status, stdout, stderr) = run(&[
+            "load",
+            "--port",
+            &port,
+            "--clients",
+            "7",
+            "--rounds",
+            "30",
+            "--size",
+            "100",
+            "--threads",
+            threads,
+        ]);
+        assert!(
+            status.success(),
+            "--threads {threads}: status {status}; stdout {stdout:?}; stderr: {stderr}"
+        );
+        assert_eq!(
+            stdout.len(),
+            1,
+            "load should print one line, printed {stdout:?}"
+        );
+        check_line(&stdout[0], "7", "30", "100", "0");
+    }
+}
+
+#[test]
+fn the_largest_request_comes_back_whole_and_a_larger_one_is_refused() {
+    let (_server, addr) = Running::server(&[]);
+    let port = addr.port().to_string();
+    // 64 KiB arrives in several reads: the echo has to be put together.
+    let (status, stdout, stderr) = run(&[
+        "load",
+        "--port",
+        &port,
+        "--clients",
+        "3",
+        "--rounds",
+        "5",
+        "--size",
+        "65536",
+        "--threads",
+        "1",
+    ]);
+    assert!(
+        status.success(),
+        "status {status}; stdout {stdout:?}; stderr: {stderr}"
+    );
+    check_line(&stdout[0], "3", "5", "65536", "0");
+
+    // One byte more is a usage error (exit 2) that names the limit.
+    let (status, stdout, stderr) = run(&["load", "--port", &port, "--size", "65537"]);
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "stdout {stdout:?}; stderr: {stderr}"
+    );
+    assert!(stdout.is_empty(), "nothing should run: {stdout:?}");
+    assert!(
+        stderr.contains("65537 is not in 1..=65536"),
+        "stderr should name the limit: {stderr}"
+    );
+}
+
+#[test]
+fn load_against_a_server_that_never_answers_times_out_each_client() {
+    // A listener nobody accepts from: connects complete (the kernel queues
+    // them), the requests are taken in, and no echo ever comes.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding the silent server");
+    let port = listener
+        .local_addr()
+        .expect("reading the silent server's address")
+        .port()
+        .to_string();
+    let (status, stdout, stderr) = run(&[
+        "load",
+        "--port",
+        &port,
+        "--clients",
+        "3",
+        "--rounds",
+        "2",
+        "--timeout",
+        "1",
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "stdout {stdout:?}; stderr: {stderr}"
+    );
+    check_line(&stdout[0], "3", "2", "64", "6");
+    assert_eq!(
+        stderr,
+        "error: 6 of 6 round trips failed: client 0 round 0: \
+         no echo within 1 s: received 0 of 64 bytes: \"\"\n",
+        "each request should fail at its deadline, nothing having come back"
+    );
+    drop(listener);
+}
