@@ -6,7 +6,11 @@
 # Release builds on loopback. Every measurement runs RUNS times (default 3)
 # and every run is printed, with the machine's load average before each.
 # PIN=0 turns off pinning (by default, with taskset and at least 2 CPUs,
-# servers run on CPU 0 and the load tool on CPU 1).
+# servers run on CPU 0 and the load tool on CPU 1). `load` drives its
+# connections with one thread per CPU it may run on (so 1 when pinned, 2 on
+# a 2-CPU machine unpinned); THREADS=T passes --threads T instead. After
+# each run, server_cpu_s and load_cpu_s are the CPU seconds (user + system)
+# the server and the load tool used during it.
 #
 #   1. lesson 05 against a Python thread-per-client echo server:
 #      100 clients x 1000 rounds x 64 B and 1000 clients x 50 rounds x 64 B,
@@ -23,6 +27,9 @@ cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-3}
 PIN=${PIN:-1}
+THREADS=${THREADS:-}
+LOAD_THREADS=()
+if [ -n "$THREADS" ]; then LOAD_THREADS=(--threads "$THREADS"); fi
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 L05="$TARGET_DIR/release/lesson-05-threaded"
 L03="$TARGET_DIR/release/lesson-03-echo-loop"
@@ -111,14 +118,18 @@ server_cpu() {
 load() {
     local label=$1
     shift
-    local run before after line
+    local run before after line load_cpu TIMEFORMAT='%U %S'
     for run in $(seq "$RUNS"); do
         before=$(server_cpu)
-        line=$("${LOAD_CPU[@]}" "$L05" load --port "$SERVER_PORT" "$@" 2>"$WORK/load.err") || true
+        # bash's `time` reports the load tool's user and system CPU seconds.
+        { time "${LOAD_CPU[@]}" "$L05" load --port "$SERVER_PORT" "${LOAD_THREADS[@]}" "$@" \
+            >"$WORK/load.out" 2>"$WORK/load.err"; } 2>"$WORK/load.time" || true
         after=$(server_cpu)
-        printf '%-28s run %s  load avg %s\n    %s server_cpu_s=%s\n' \
+        line=$(cat "$WORK/load.out")
+        load_cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/load.time")
+        printf '%-28s run %s  load avg %s\n    %s server_cpu_s=%s load_cpu_s=%s\n' \
             "$label" "$run" "$(cut -d' ' -f1 /proc/loadavg)" "$line" \
-            "$(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.2f", b - a }')"
+            "$(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.2f", b - a }')" "$load_cpu"
         if [ -s "$WORK/load.err" ]; then sed 's/^/    /' "$WORK/load.err" | head -n 2; fi
     done
 }
@@ -129,7 +140,7 @@ peak_rss() {
 
 echo "== machine"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r); $(nproc) CPUs; uptime:$(uptime)"
-echo "pinning: server ${SERVER_CPU[*]:-none}, load ${LOAD_CPU[*]:-none}; open files: $(ulimit -n); runs: $RUNS"
+echo "pinning: server ${SERVER_CPU[*]:-none}, load ${LOAD_CPU[*]:-none}; load threads: ${THREADS:-default}; open files: $(ulimit -n); runs: $RUNS"
 echo "python server: $PYTHON_SERVER ($(python3 --version 2>&1))"
 
 echo
@@ -172,7 +183,7 @@ for backlog in 128 1024; do
     start_server "backlog-$backlog" "$L05" server --port 0 --backlog "$backlog"
     for run in $(seq "$RUNS"); do
         if command -v nstat >/dev/null; then nstat -n; fi
-        line=$("${LOAD_CPU[@]}" "$L05" load --port "$SERVER_PORT" --clients 1000 --rounds 1 --size 64 2>&1) || true
+        line=$("${LOAD_CPU[@]}" "$L05" load --port "$SERVER_PORT" "${LOAD_THREADS[@]}" --clients 1000 --rounds 1 --size 64 2>&1) || true
         echo "backlog $backlog run $run: $line"
         if command -v nstat >/dev/null; then
             echo "    $(nstat -z TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDoCookies TcpExtSyncookiesSent TcpExtTCPSynRetrans \

@@ -43,7 +43,7 @@ use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{self, SocketAddr, TcpStream, ToSocketAddrs};
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Barrier, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -211,18 +211,26 @@ pub fn run_load(addr: &str, options: &LoadOptions) -> anyhow::Result<LoadReport>
 
     // Phase 1: everyone connects at once; the clock starts at the gate.
     let gate = Arc::new(Gate::default());
+    // Where the connect threads wait for each other before they exit, so
+    // that no thread's exit takes CPU from the burst while others still
+    // connect.
+    let connected = Arc::new(Barrier::new(options.clients));
     let mut connect_threads = Vec::with_capacity(options.clients);
     for client in 0..options.clients {
         let (thread_gate, thread_options) = (Arc::clone(&gate), options.clone());
+        let thread_connected = Arc::clone(&connected);
         let spawned = thread::Builder::new()
             .name(format!("connect-{client}"))
             .stack_size(CONNECT_STACK_SIZE)
             .spawn(move || {
-                if thread_gate.wait() {
-                    Some(connect(client, server, &thread_options))
-                } else {
-                    None
+                if !thread_gate.wait() {
+                    return None;
                 }
+                let opened = connect(client, server, &thread_options);
+                // Every thread passes the barrier exactly once, connected
+                // or not, or the others would wait forever.
+                thread_connected.wait();
+                Some(opened)
             });
         match spawned {
             Ok(thread) => connect_threads.push(thread),
