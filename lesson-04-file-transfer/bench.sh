@@ -6,6 +6,8 @@
 #     bash lesson-04-file-transfer/bench.sh --tutorial # also a 1024-byte-write client
 #
 # Each run, on a tmpfs (/dev/shm where it exists, so no disk is measured):
+#   0. before each of the two timed steps, writes and deletes a scratch file
+#      as large as the test file (see settle_memory below);
 #   1. times `cp` of the file: the ceiling, one kernel copy and no network;
 #   2. sends the same file with this lesson's client to its server on
 #      127.0.0.1, into a --dir on the same tmpfs, and times the client;
@@ -57,6 +59,20 @@ cpu() { tail -n1 "$1" | awk '{ printf "%.2f", $2 + $3 }'; }
 now_ns() { date +%s%N; }
 mbps() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.0f", b / 1e6 / (ns / 1e9) }'; }
 
+# settle_memory: write and delete a scratch file as large as the test file,
+# so that the timed step after it gets memory that was freed a moment ago.
+# Without it, the two timed steps start from different states on a virtual
+# machine that hands freed memory back to its host (Linux's free page
+# reporting, with virtio-balloon): memory freed more than about 2 s earlier
+# has gone back to the host, and the first write to each of its pages is
+# slow. Whichever step came first after a pause paid for that, so one of
+# the two was measured on slow memory and the other on fast memory. On a
+# machine without that feature this step only costs time.
+settle_memory() {
+    head -c "$((size_mib * 1024 * 1024))" /dev/zero >"$work/scratch.bin"
+    rm -f "$work/scratch.bin"
+}
+
 echo "== making a ${size_mib} MiB file of random bytes in $work"
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$work/source.bin"
 bytes=$(stat -c %s "$work/source.bin")
@@ -103,6 +119,7 @@ echo "== $runs runs of $bytes bytes, on $(nproc) cores"
 for run in $(seq 1 "$runs"); do
     echo "-- run $run; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+    settle_memory
     start=$(now_ns)
     timed "$work/cp.time" cp "$work/source.bin" "$work/cp.bin"
     cp_ns=$(($(now_ns) - start))
@@ -111,6 +128,7 @@ for run in $(seq 1 "$runs"); do
     printf '    cp:       %6s MB/s (%s CPU s)\n' "$cp_mbps" "$(cpu "$work/cp.time")"
 
     start_server
+    settle_memory
     start=$(now_ns)
     timed "$work/client.time" "$bin" client "$work/source.bin" --name copy.bin --port "$port" \
         | sed 's/^/    client: /'
@@ -135,6 +153,7 @@ for run in $(seq 1 "$runs"); do
 
     if [ "$tutorial" = 1 ]; then
         start_server
+        settle_memory
         start=$(now_ns)
         tutorial_client "$port" "$work/source.bin" | sed 's/^/    tutorial client: /'
         tut_ns=$(($(now_ns) - start))
