@@ -6,7 +6,7 @@
 #     bash lesson-04-file-transfer/bench.sh --tutorial # also a 1024-byte-write client
 #
 # Each run, on a tmpfs (/dev/shm where it exists, so no disk is measured):
-#   0. before each of the two timed steps, writes and deletes a scratch file
+#   0. before each timed step, writes and deletes a scratch file
 #      as large as the test file (see settle_memory below);
 #   1. times `cp` of the file: the ceiling, one kernel copy and no network;
 #   2. sends the same file with this lesson's client to its server on
@@ -61,12 +61,12 @@ mbps() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.0f", b / 1e6 / (ns / 1e9) }
 
 # settle_memory: write and delete a scratch file as large as the test file,
 # so that the timed step after it gets memory that was freed a moment ago.
-# Without it, the two timed steps start from different states on a virtual
+# Without it, the timed steps start from different states on a virtual
 # machine that hands freed memory back to its host (Linux's free page
 # reporting, with virtio-balloon): memory freed more than about 2 s earlier
 # has gone back to the host, and the first write to each of its pages is
 # slow. Whichever step came first after a pause paid for that, so one of
-# the two was measured on slow memory and the other on fast memory. On a
+# them was measured on slow memory and another on fast memory. On a
 # machine without that feature this step only costs time.
 settle_memory() {
     head -c "$((size_mib * 1024 * 1024))" /dev/zero >"$work/scratch.bin"
