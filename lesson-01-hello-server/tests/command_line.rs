@@ -4,7 +4,7 @@ mod common;
 
 use std::net::TcpListener;
 
-use common::spawn;
+use common::run;
 
 #[test]
 fn a_port_in_use_fails_with_an_error_and_a_hint() {
@@ -16,7 +16,7 @@ fn a_port_in_use_fails_with_an_error_and_a_hint() {
         .port()
         .to_string();
 
-    let finished = spawn(&["--port", &port]).finish();
+    let finished = run(&["--port", &port]);
 
     let error = format!("error: cannot listen on 127.0.0.1:{port}: ");
     let hint = "hint: another server is still running on that port; stop it, or choose another \
@@ -34,7 +34,7 @@ fn a_port_in_use_fails_with_an_error_and_a_hint() {
 
 #[test]
 fn help_names_every_flag() {
-    let finished = spawn(&["--help"]).finish();
+    let finished = run(&["--help"]);
 
     let help = finished.stdout.join("\n");
     let missing: Vec<_> = [
@@ -58,7 +58,7 @@ fn help_names_every_flag() {
 #[test]
 fn a_greeting_with_a_newline_is_a_usage_error() {
     // The greeting is sent as one line; a "\n" inside would make it two.
-    let finished = spawn(&["--port", "0", "--greeting", "two\nlines"]).finish();
+    let finished = run(&["--port", "0", "--greeting", "two\nlines"]);
 
     assert!(
         finished.status.code() == Some(2)
@@ -71,7 +71,7 @@ fn a_greeting_with_a_newline_is_a_usage_error() {
 
 #[test]
 fn an_unknown_host_fails_with_an_error() {
-    let finished = spawn(&["--port", "0", "--host", "no.such.host.invalid"]).finish();
+    let finished = run(&["--port", "0", "--host", "no.such.host.invalid"]);
 
     assert!(
         finished.status.code() == Some(1)

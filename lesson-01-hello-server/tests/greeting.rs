@@ -7,16 +7,17 @@ mod common;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{
-    DEFAULT_GREETING, Finished, assert_wire, connect, read_to_end_of_stream, start_server,
-};
+use common::lesson::DEFAULT_GREETING;
+use common::{Finished, assert_wire, connect, read_to_end_of_stream, reset_on_close, start_server};
 use lesson_01_hello_server::{Outcome, greet_one_client, listen};
 
 /// Checks the lines the server printed after `listening on`, for a client
 /// at `client` that was greeted with `bytes` bytes.
 fn assert_greeted(finished: &Finished, client: &TcpStream, bytes: usize) {
     let client_addr = client.local_addr().expect("reading the client's address");
+    let server_addr = client.peer_addr().expect("reading the server's address");
     let expected = [
+        format!("listening on {server_addr}"),
         format!("client {client_addr} connected"),
         format!("sent {bytes} bytes to {client_addr}, closing"),
     ];
@@ -33,9 +34,13 @@ fn sends_the_greeting_and_a_newline_then_closes() {
     let mut client = connect(addr);
 
     // Read until the server closes: the greeting must be the whole stream.
-    let received = read_to_end_of_stream(&mut client);
+    let received = read_to_end_of_stream(&mut client, "the server");
 
-    assert_wire(&received, format!("{DEFAULT_GREETING}\n").as_bytes());
+    assert_wire(
+        "the server",
+        &received,
+        format!("{DEFAULT_GREETING}\n").as_bytes(),
+    );
     assert_greeted(&server.finish(), &client, DEFAULT_GREETING.len() + 1);
 }
 
@@ -47,9 +52,9 @@ fn a_multi_byte_utf8_greeting_arrives_intact() {
     let (server, addr) = start_server(&["--greeting", greeting]);
     let mut client = connect(addr);
 
-    let received = read_to_end_of_stream(&mut client);
+    let received = read_to_end_of_stream(&mut client, "the server");
 
-    assert_wire(&received, format!("{greeting}\n").as_bytes());
+    assert_wire("the server", &received, format!("{greeting}\n").as_bytes());
     assert_eq!(
         greeting.len(),
         32,
@@ -71,19 +76,21 @@ fn assert_survives_a_client_that_leaves(hang_up: impl Fn(TcpStream)) {
     hang_up(client);
 
     let finished = server.finish();
+    let listening = format!("listening on {addr}");
     let connected = format!("client {client_addr} connected");
     let greeted = format!(" bytes to {client_addr}, closing");
     let left = format!("client {client_addr} hung up before the greeting was sent (");
     let ok = finished.status.success()
         && finished.stderr.is_empty()
-        && finished.stdout.len() == 2
-        && finished.stdout[0] == connected
-        && ((finished.stdout[1].starts_with("sent ") && finished.stdout[1].ends_with(&greeted))
-            || finished.stdout[1].starts_with(&left));
+        && finished.stdout.len() == 3
+        && finished.stdout[0] == listening
+        && finished.stdout[1] == connected
+        && ((finished.stdout[2].starts_with("sent ") && finished.stdout[2].ends_with(&greeted))
+            || finished.stdout[2].starts_with(&left));
     assert!(
         ok,
         "a client that leaves at once must not make the server fail: expected exit status \
-         0, an empty stderr, and stdout {connected:?} then either \"sent N{greeted}\" or \
+         0, an empty stderr, and stdout {listening:?}, {connected:?}, then either \"sent N{greeted}\" or \
          \"{left}...\"\n{}",
         finished.describe()
     );
@@ -100,9 +107,7 @@ fn a_client_that_resets_at_once_does_not_make_the_server_fail() {
     // With SO_LINGER set to 0, closing sends a reset (RST) instead of a FIN:
     // the connection is torn down, not ended. std cannot set this, socket2 can.
     assert_survives_a_client_that_leaves(|client| {
-        socket2::SockRef::from(&client)
-            .set_linger(Some(Duration::ZERO))
-            .expect("setting SO_LINGER to 0");
+        reset_on_close(&client);
         drop(client);
     });
 }
@@ -118,9 +123,7 @@ fn a_failed_write_to_a_client_that_left_is_reported_not_fatal() {
     let listener = listen("127.0.0.1", 0).expect("binding a free port");
     let addr = listener.local_addr().expect("reading the bound address");
     let client = connect(addr);
-    socket2::SockRef::from(&client)
-        .set_linger(Some(Duration::ZERO))
-        .expect("setting SO_LINGER to 0");
+    reset_on_close(&client);
     drop(client);
     let huge_greeting = "x".repeat(64 * 1024 * 1024);
 
@@ -155,9 +158,7 @@ fn the_write_itself_reports_a_client_that_left() {
         let listener = listen("127.0.0.1", 0).expect("binding a free port");
         let addr = listener.local_addr().expect("reading the bound address");
         let client = connect(addr);
-        socket2::SockRef::from(&client)
-            .set_linger(Some(Duration::ZERO))
-            .expect("setting SO_LINGER to 0");
+        reset_on_close(&client);
         drop(client);
 
         let outcome = greet_one_client(

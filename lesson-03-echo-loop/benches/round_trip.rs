@@ -54,7 +54,7 @@ fn time_one_run(round_trips: usize, nodelay: bool) -> anyhow::Result<Duration> {
         max_clients: Some(1),
         idle_timeout: Duration::from_secs(10),
     };
-    let server = thread::spawn(move || run_server(listener, &options, &mut std::io::sink()));
+    let server = thread::spawn(move || run_server(listener, &options, std::io::sink()));
 
     let mut stream = TcpStream::connect(address).context("cannot connect to the server")?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;

@@ -36,6 +36,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+pub mod log;
+
+use log::Log;
+
 /// The port this lesson listens on unless told otherwise (7000 + lesson number).
 pub const DEFAULT_PORT: u16 = 7003;
 
@@ -86,42 +90,50 @@ pub struct EchoCounts {
 /// Accepts clients one after another and echoes each until it leaves.
 ///
 /// Writes `client <addr> connected` and `client <addr> disconnected (<n> bytes
-/// echoed)` to `log`. A client that resets the connection or stays silent
+/// echoed)` to `log_to`, through the log writer of [`log`]: a log nobody reads
+/// never stops the server. A client that resets the connection or stays silent
 /// longer than `options.idle_timeout` gets the same line with the reason after
 /// a colon, and the server goes on to the next client: one misbehaving client
-/// must not take the server down. Returns after `options.max_clients`
-/// clients, or with an error if accepting or logging fails.
-pub fn run_server<W: Write>(
+/// must not take the server down. Returns after `options.max_clients` clients.
+pub fn run_server(
     listener: TcpListener,
     options: &ServerOptions,
-    log: &mut W,
+    log_to: impl Write + Send + 'static,
 ) -> anyhow::Result<()> {
     if options.idle_timeout.is_zero() {
         bail!("the idle time-out must be longer than zero");
     }
+    let (log, log_writer) = Log::start(log_to, io::stderr());
     let mut clients_served: u64 = 0;
     while options.max_clients != Some(clients_served) {
         // Python: `conn, addr = server.accept()`. While we echo this client,
         // nobody calls accept: the next client waits in the listen queue.
-        let (stream, peer) = listener.accept().context("cannot accept a client")?;
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                accept_failed(&err, &log);
+                continue;
+            }
+        };
         clients_served += 1;
-        writeln!(log, "client {peer} connected")?;
-        log.flush()?;
+        log.line(format!("client {peer} connected"));
 
         let mut counts = EchoCounts::default();
         let result = echo_client(&stream, options.idle_timeout, &mut counts);
         let bytes = counts.bytes_echoed;
         match result {
-            Ok(()) => writeln!(log, "client {peer} disconnected ({bytes} bytes echoed)")?,
-            Err(err) => writeln!(
-                log,
+            Ok(()) => log.line(format!("client {peer} disconnected ({bytes} bytes echoed)")),
+            Err(err) => log.line(format!(
                 "client {peer} disconnected ({bytes} bytes echoed): {}",
                 describe_client_error(&err, options.idle_timeout)
-            )?,
+            )),
         }
-        log.flush()?;
         // `stream` is dropped here, which closes the socket (Python: `conn.close()`).
     }
+    // Give the last lines a moment to reach the log, but never wait on a
+    // log nobody reads.
+    drop(log);
+    log_writer.finish(LOG_FINISH_LIMIT);
     Ok(())
 }
 // ANCHOR_END: run_server
@@ -161,6 +173,31 @@ pub fn echo_client(
     }
 }
 // ANCHOR_END: echo_client
+
+/// How long [`run_server`] waits, at the end, for its last log lines.
+const LOG_FINISH_LIMIT: Duration = Duration::from_millis(500);
+
+// ANCHOR: accept_failed
+/// A failed `accept` does not end the server. Most failures concern one
+/// connection (it was reset while it waited in the queue), and the next
+/// `accept` works. Others, like running out of file descriptors (EMFILE),
+/// last until something changes: retrying at once would spin the CPU and
+/// flood the log, so the loop pauses a little first.
+fn accept_failed(err: &io::Error, log: &Log) {
+    log.error(format!("error: cannot accept a client: {err}"));
+    if !matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    ) {
+        thread::sleep(ACCEPT_BACKOFF);
+    }
+}
+// ANCHOR_END: accept_failed
+
+/// The pause after an `accept` error that does not go away by itself.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Words for the server log, for the ways a client connection usually ends badly.
 fn describe_client_error(err: &io::Error, idle_timeout: Duration) -> String {

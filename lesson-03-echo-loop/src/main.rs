@@ -101,7 +101,8 @@ fn server(host: &str, port: u16, timeout: u64, max_clients: Option<u64>) -> anyh
         max_clients,
         idle_timeout: Duration::from_secs(timeout),
     };
-    run_server(listener, &options, &mut stdout)
+    drop(stdout);
+    run_server(listener, &options, io::stdout())
 }
 
 fn client(host: &str, port: u16, timeout: u64, messages: Vec<String>) -> anyhow::Result<()> {

@@ -62,13 +62,13 @@ fn run_server_checks_its_options() {
 
     // max_clients 0: nothing to serve, returns at once without accepting.
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a listener");
-    let mut log = Vec::new();
+    let log = SharedBuffer::default();
     let options = ServerOptions {
         max_clients: Some(0),
         idle_timeout: Duration::from_secs(1),
     };
-    run_server(listener, &options, &mut log).expect("serving no client");
-    assert_eq!(log, b"", "nothing to log");
+    run_server(listener, &options, log.clone()).expect("serving no client");
+    assert_eq!(log.text(), "", "nothing to log");
 
     // A zero idle time-out is refused up front: to the system zero would mean
     // "no time-out at all", and `set_read_timeout` rejects it.
@@ -77,9 +77,34 @@ fn run_server_checks_its_options() {
         max_clients: Some(1),
         idle_timeout: Duration::ZERO,
     };
-    let err = run_server(listener, &options, &mut log).expect_err("a zero time-out");
+    let err = run_server(listener, &options, log).expect_err("a zero time-out");
     assert_eq!(
         err.to_string(),
         "the idle time-out must be longer than zero"
     );
+}
+
+/// A log output the test can read back while the server's log writer owns
+/// a clone of it.
+#[derive(Clone, Default)]
+struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().expect("the buffer's lock");
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("the buffer's lock")
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
