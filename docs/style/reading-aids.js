@@ -1,0 +1,30 @@
+// Small reading aids for the book; the pages read the same without them.
+(function () {
+    "use strict";
+
+    // Inline code with a hyphen and no space (`bad-header`, `--overwrite`,
+    // `SYN-SENT`) is one word: never break it at its hyphens.
+    for (const code of document.querySelectorAll("main :not(pre) > code")) {
+        const text = code.textContent;
+        if (text.includes("-") && !/\s/.test(text)) {
+            code.classList.add("token");
+        }
+    }
+
+    // Output and commands wrap their long lines; wrap each line in a span so
+    // that what wraps continues indented (see layout.css).
+    const plain = "main pre > code.language-text, main pre > code.language-console, main pre > code.language-sh";
+    for (const code of document.querySelectorAll(plain)) {
+        // Highlighted markup that runs across lines cannot be cut at "\n".
+        if (Array.from(code.querySelectorAll("*")).some((e) => e.textContent.includes("\n"))) {
+            continue;
+        }
+        const lines = code.innerHTML.split("\n");
+        if (lines.length > 1 && lines[lines.length - 1] === "") {
+            lines.pop();
+        }
+        code.innerHTML = lines
+            .map((line) => '<span class="wrapped-line">' + (line === "" ? " " : line) + "</span>")
+            .join("\n");
+    }
+})();
