@@ -535,7 +535,13 @@ def main():
                 f.write(render(scenario.title, rows))
             found = check(scenario, rows)
             problems += found
-            print(f"{'FAIL' if found else 'ok  '}  {scenario.file}: {len(rows)} segments")
+            note = ""
+            committed = os.path.join(HERE, scenario.file)
+            if args.check and os.path.exists(committed):
+                with open(committed, encoding="utf-8") as f:
+                    if f.read() != render(scenario.title, rows):
+                        note = " (differs from the committed file: rerun capture.sh to update it)"
+            print(f"{'FAIL' if found else 'ok  '}  {scenario.file}: {len(rows)} segments{note}")
     except CaptureError as err:
         problems.append(str(err))
     finally:
