@@ -24,7 +24,14 @@
 #      must sit in a ```rust,ignore block, since rustdoc compiles each
 #      snippet alone, without the workspace's crates;
 #   6. a chapter still holds a placeholder (TODO, FIXME, TBD, SNIPPET_...)
-#      where real text or real program output belongs.
+#      where real text or real program output belongs;
+#   7. a diagram was not drawn: a ```bob block left as code in a page (the
+#      book's preprocessor did not run), or a diagram figure without its SVG;
+#   8. included code still starts indented: a ```python (or rust, java, go)
+#      block in a page whose every line is indented, which the preprocessor
+#      should have removed;
+#   9. a terminal caption (<div class="terminal">) that is not directly
+#      followed by the code block it names.
 #
 # It needs bash and python3; step 4 also needs mdbook (on PATH or in
 # ~/.cargo/bin).
@@ -205,6 +212,27 @@ for dirpath, _dirs, files in os.walk(built):
             parser = Page()
             parser.feed(content)
             pages[path] = (content, parser)
+
+# ---- 7, 8, 9: diagrams, indentation, terminal captions -----------------
+CODE_BLOCK = re.compile(r'<pre><code class="language-(\w+)[^"]*">(.*?)</code></pre>', re.S)
+for path, (content, _parser) in sorted(pages.items()):
+    if os.path.basename(path) == "print.html":
+        continue
+    if 'class="language-bob' in content:
+        problems.append(f"{rel(path)}: a ```bob diagram is shown as code, not drawn: is the book's preprocessor (docs/preprocessor.py) in book.toml?")
+    for figure in re.findall(r'<figure class="diagram">(.*?)</figure>', content, re.S):
+        if "<svg" not in figure or "<line" not in figure and "<path" not in figure and "<rect" not in figure:
+            problems.append(f"{rel(path)}: a diagram figure without a drawing in it")
+    for language, body in CODE_BLOCK.findall(content):
+        if language not in ("python", "rust", "java", "go", "c"):
+            continue
+        text = re.sub(r"<[^>]+>", "", body)
+        lines = [l for l in text.split("\n") if l.strip() and not l.startswith("# ")]
+        if lines and all(l[0] in " \t" for l in lines):
+            problems.append(f"{rel(path)}: a ```{language} block whose every line is indented: {lines[0].strip()[:60]}")
+    for m in re.finditer(r'<div class="terminal">(.*?)</div>\s*(<\w+)', content, re.S):
+        if m.group(2) != "<pre":
+            problems.append(f"{rel(path)}: the terminal caption {m.group(1).strip()!r} is not followed by a code block")
 
 # (print.html repeats every chapter; the chapter's own page is reported.)
 for path, (content, _parser) in sorted(pages.items()):
