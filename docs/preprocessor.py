@@ -59,7 +59,7 @@ def bob_to_svg(source, where):
     svg = svg.replace(
         size.group(0),
         f'<svg xmlns="http://www.w3.org/2000/svg" class="svgbob" viewBox="0 0 {width} {height}"'
-        f' style="max-width: {width}px; min-width: min({width}px, 34rem)" role="img">',
+        f' style="max-width: {width}px; min-width: min({width}px, 560px)" role="img">',
     )
     svg = re.sub(r"<style>.*?</style>", "", svg, flags=re.S)  # style/diagrams.css colours it
     svg = re.sub(r'<rect class="backdrop"[^>]*></rect>', "", svg)  # the page is the background
