@@ -9,10 +9,31 @@
 //! `"\n"`, then the end of the stream (the server closes). Nothing is read
 //! from the client.
 //!
-//! The library holds the steps; `main.rs` only parses the command line,
-//! calls [`listen`], prints the address and calls [`greet_one_client`].
-//! Taking an already bound listener lets a test bind port 0 and run the
-//! server in-process.
+//! # Layout
+//!
+//! - `src/lib.rs` (this file): the steps. [`listen`] creates, binds and
+//!   listens; [`greet_one_client`] accepts, sends and closes, and returns an
+//!   [`Outcome`] that says what became of the client.
+//! - `src/main.rs`: the command line. It parses the flags, calls [`listen`],
+//!   prints `listening on ADDR`, calls [`greet_one_client`], and turns an
+//!   error into `error:` and `hint:` lines and an exit status.
+//! - `tests/greeting.rs`: the bytes on the wire, and clients that leave or
+//!   never read; `tests/command_line.rs`: the flags and their errors;
+//!   `tests/common/`: the test toolkit every lesson shares.
+//!
+//! # Reading order
+//!
+//! [`listen`] (steps 1 to 3), then `run` in `main.rs` (the ready line), then
+//! [`greet_one_client`] (steps 4 to 6). The chapter of the book walks through
+//! them in that order.
+//!
+//! # Optional on a first reading
+//!
+//! [`unbracketed`] and [`display_address`] (how `--host` takes an IPv6
+//! address such as `[::1]`), `client_hung_up`, and `hint` in `main.rs`.
+//!
+//! The library takes an already bound listener, so a test can bind port 0
+//! and run the server in-process.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -40,10 +61,37 @@ pub const DEFAULT_GREETING: &str = "Hello, client! I am the server.";
 /// queues while we are not in `accept`) for us: 128 on Linux, which
 /// `ss -ltn` shows in the Send-Q column of the listening socket.
 /// Port 0 asks the system for any free port; `local_addr` says which.
+///
+/// `(host, port)` is a pair, not a `"host:port"` string: a string would
+/// have to be split again at a colon, and an IPv6 address such as `::1` is
+/// full of colons.
 pub fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
-    TcpListener::bind((host, port))
+    TcpListener::bind((unbracketed(host), port))
 }
 // ANCHOR_END: listen
+
+// ANCHOR: unbracketed
+/// `--host` as the system wants it. An IPv6 address is often written in
+/// brackets, `[::1]`, because that is how it stands before a port
+/// (`[::1]:7001`); the brackets are not part of the address, so one pair is
+/// taken off. `::1`, `127.0.0.1` and names such as `localhost` pass unchanged.
+pub fn unbracketed(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// `host` and `port` as one address for messages: `127.0.0.1:7001`, or
+/// `[::1]:7001` for an IPv6 address, where a bare colon would be ambiguous.
+pub fn display_address(host: &str, port: u16) -> String {
+    let host = unbracketed(host);
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+// ANCHOR_END: unbracketed
 
 /// What happened to the one client the server served.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use lesson_01_hello_server::{DEFAULT_GREETING, greet_one_client, listen};
+use lesson_01_hello_server::{DEFAULT_GREETING, display_address, greet_one_client, listen};
 
 /// A TCP server that greets one client with a line of text, then closes.
 #[derive(Debug, Parser)]
@@ -48,8 +48,12 @@ fn main() -> ExitCode {
 
 // ANCHOR: run
 fn run(args: &Args) -> anyhow::Result<()> {
-    let listener = listen(&args.host, args.port)
-        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    let listener = listen(&args.host, args.port).with_context(|| {
+        format!(
+            "cannot listen on {}",
+            display_address(&args.host, args.port)
+        )
+    })?;
 
     // The first line a server prints is the address it really bound (with
     // --port 0 that is the only way to learn the port). Tests and scripts

@@ -33,6 +33,40 @@ fn a_port_in_use_fails_with_an_error_and_a_hint() {
 }
 
 #[test]
+fn an_address_of_another_machine_fails_with_an_error_and_a_hint() {
+    // 192.0.2.1 is reserved for documentation (RFC 5737): no machine has it,
+    // so binding it fails with "Cannot assign requested address".
+    let finished = run(&["--port", "0", "--host", "192.0.2.1"]);
+
+    let error = "error: cannot listen on 192.0.2.1:0: ";
+    let hint = "hint: --host must be an address of this machine, such as 127.0.0.1\n";
+    assert!(
+        finished.status.code() == Some(1)
+            && finished.stdout.is_empty()
+            && finished.stderr.starts_with(error)
+            && finished.stderr.ends_with(hint),
+        "expected exit status 1, nothing on stdout, and on stderr \"{error}...\" then \
+         {hint:?}\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn an_ipv6_address_in_an_error_is_written_in_brackets() {
+    // `::1:0` could be read as an address ending in `:1:0`; `[::1]:0` cannot.
+    // (2001:db8::1 is reserved for documentation: no machine has it.)
+    for host in ["2001:db8::1", "[2001:db8::1]"] {
+        let finished = run(&["--port", "0", "--host", host]);
+        let error = "error: cannot listen on [2001:db8::1]:0: ";
+        assert!(
+            finished.status.code() == Some(1) && finished.stderr.starts_with(error),
+            "with --host {host}: expected exit status 1 and stderr starting {error:?}\n{}",
+            finished.describe()
+        );
+    }
+}
+
+#[test]
 fn help_names_every_flag() {
     let finished = run(&["--help"]);
 

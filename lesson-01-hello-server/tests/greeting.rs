@@ -7,7 +7,7 @@ mod common;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::lesson::DEFAULT_GREETING;
+use common::lesson::{DEFAULT_GREETING, ipv6_loopback_available};
 use common::{Finished, assert_wire, connect, read_to_end_of_stream, reset_on_close, start_server};
 use lesson_01_hello_server::{Outcome, greet_one_client, listen};
 
@@ -42,6 +42,30 @@ fn sends_the_greeting_and_a_newline_then_closes() {
         format!("{DEFAULT_GREETING}\n").as_bytes(),
     );
     assert_greeted(&server.finish(), &client, DEFAULT_GREETING.len() + 1);
+}
+
+#[test]
+fn listens_on_ipv6_loopback_written_bare_or_in_brackets() {
+    if !ipv6_loopback_available() {
+        return;
+    }
+    // `::1` is how the address is written alone, `[::1]` how it is written
+    // before a port; `--host` takes both, and the server binds IPv6.
+    for host in ["::1", "[::1]"] {
+        let (server, addr) = start_server(&["--host", host]);
+        assert!(
+            addr.is_ipv6() && addr.ip().is_loopback(),
+            "with --host {host} the server should listen on [::1], it said {addr}"
+        );
+        let mut client = connect(addr);
+        let received = read_to_end_of_stream(&mut client, "the server");
+        assert_wire(
+            "the server",
+            &received,
+            format!("{DEFAULT_GREETING}\n").as_bytes(),
+        );
+        assert_greeted(&server.finish(), &client, DEFAULT_GREETING.len() + 1);
+    }
 }
 
 #[test]
