@@ -7,16 +7,14 @@ mod common;
 use std::io::Write;
 use std::net::TcpStream;
 
-use common::{
-    DEFAULT_GREETING, DEFAULT_MESSAGE, Finished, Running, accept, assert_wire, fake_server,
-    read_to_end_of_stream, start_client,
-};
+use common::lesson::{DEFAULT_GREETING, DEFAULT_MESSAGE, read_to_end_of_stream_or_hint};
+use common::{Finished, Running, accept, assert_wire, fake_server, start_client};
 
 /// Starts the real client against a listener of the test's own, and
 /// returns the client and the test's end of the connection.
 fn client_with_fake_server(args: &[&str]) -> (Running, TcpStream) {
     let (listener, addr) = fake_server();
-    let client = start_client(addr, args);
+    let client = start_client(addr, args, b"");
     let stream = accept(&listener);
     (client, stream)
 }
@@ -39,7 +37,7 @@ fn sends_one_line_then_shuts_down_its_write_half() {
 
     // The client must send its line and then shut down its write half:
     // we see end of stream while the client still waits for us to close.
-    let received = read_to_end_of_stream(
+    let received = read_to_end_of_stream_or_hint(
         &mut server,
         "the client",
         "after its line the client must shut down its write half \
@@ -74,7 +72,7 @@ fn waits_for_the_greeting_before_it_answers() {
     server.flush().expect("flushing");
     server.write_all(b"client!\n").expect("sending the rest");
 
-    let received = read_to_end_of_stream(
+    let received = read_to_end_of_stream_or_hint(
         &mut server,
         "the client",
         "the client must send its line and shut down its write half",
@@ -177,7 +175,7 @@ fn a_server_that_never_closes_is_timed_out() {
     server.write_all(b"hi\n").expect("sending the greeting");
 
     // Read the client's line and end of stream, but never close our end.
-    read_to_end_of_stream(
+    read_to_end_of_stream_or_hint(
         &mut server,
         "the client",
         "it must shut down its write half",

@@ -4,7 +4,7 @@ mod common;
 
 use std::net::TcpListener;
 
-use common::{Finished, free_port, spawn};
+use common::{Finished, free_port, run};
 
 fn assert_exit(finished: &Finished, code: i32, stderr_check: impl Fn(&str) -> bool, what: &str) {
     assert!(
@@ -18,7 +18,7 @@ fn assert_exit(finished: &Finished, code: i32, stderr_check: impl Fn(&str) -> bo
 fn nothing_listening_is_an_error_with_the_command_that_starts_the_server() {
     let port = free_port().to_string();
 
-    let finished = spawn(&["client", "--port", &port]).finish();
+    let finished = run(&["client", "--port", &port]);
 
     let expected = format!(
         "error: cannot connect to 127.0.0.1:{port}: Connection refused (os error 111)\n\
@@ -41,7 +41,7 @@ fn a_port_in_use_fails_with_an_error_and_a_hint() {
         .port()
         .to_string();
 
-    let finished = spawn(&["server", "--port", &port]).finish();
+    let finished = run(&["server", "--port", &port]);
 
     let error = format!("error: cannot listen on 127.0.0.1:{port}: ");
     let hint = "hint: another server is still running on that port; stop it, or choose \
@@ -60,7 +60,7 @@ fn help_names_every_flag_of_both_ends() {
         ("server", ["--host", "--port", "--timeout", "--greeting"]),
         ("client", ["--host", "--port", "--timeout", "--message"]),
     ] {
-        let finished = spawn(&[subcommand, "--help"]).finish();
+        let finished = run(&[subcommand, "--help"]);
         let help = finished.stdout.join("\n");
         let missing: Vec<_> = flags.iter().filter(|flag| !help.contains(*flag)).collect();
         assert!(
@@ -70,7 +70,7 @@ fn help_names_every_flag_of_both_ends() {
         );
     }
 
-    let finished = spawn(&["--help"]).finish();
+    let finished = run(&["--help"]);
     let help = finished.stdout.join("\n");
     assert!(
         finished.status.success() && help.contains("server") && help.contains("client"),
@@ -88,7 +88,7 @@ fn usage_errors_exit_2() {
         &["client", "--timeout", "0"],
         &["client", "--port", "70000"],
     ] {
-        let finished = spawn(args).finish();
+        let finished = run(args);
         assert_exit(
             &finished,
             2,

@@ -5,18 +5,17 @@
 mod common;
 
 use std::io::Write;
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 
-use common::{
-    DEFAULT_GREETING, Finished, assert_wire, connect, read_line_bytes, read_to_end_of_stream,
-    reset_on_close, start_server, write_ignoring_hang_up,
-};
+use common::lesson::{DEFAULT_GREETING, read_to_end_of_stream_or_hint, write_ignoring_hang_up};
+use common::{Finished, assert_wire, connect, read_line, reset_on_close, start_server};
 
-/// Checks that the server exited 0 after printing that `client` connected
-/// and said `reply`.
-fn assert_heard(server: &Finished, client: &TcpStream, reply: &str) {
+/// Checks that the server exited 0 after printing that it listened on
+/// `server_addr`, that `client` connected, and that it said `reply`.
+fn assert_heard(server: &Finished, server_addr: SocketAddr, client: &TcpStream, reply: &str) {
     let client_addr = client.local_addr().expect("reading the client's address");
     let expected = [
+        format!("listening on {server_addr}"),
         format!("client {client_addr} connected"),
         format!("client says: {reply}"),
     ];
@@ -46,7 +45,7 @@ fn greets_with_one_line_reads_the_reply_and_closes() {
     let (server, addr) = start_server(&[]);
     let mut client = connect(addr);
 
-    let greeting = read_line_bytes(&mut client, "the server");
+    let greeting = read_line(&mut client, "the server");
     assert_wire(
         "the server",
         &greeting,
@@ -57,14 +56,14 @@ fn greets_with_one_line_reads_the_reply_and_closes() {
     client
         .shutdown(Shutdown::Write)
         .expect("shutting down our write half");
-    let after = read_to_end_of_stream(
+    let after = read_to_end_of_stream_or_hint(
         &mut client,
         "the server",
         "the server should close the connection once it has read the reply line",
     );
     assert_wire("the server", &after, b"");
 
-    assert_heard(&server.finish(), &client, "Hi there");
+    assert_heard(&server.finish(), addr, &client, "Hi there");
 }
 
 #[test]
@@ -73,14 +72,14 @@ fn a_reply_that_ends_at_end_of_stream_is_a_line() {
     // ends the last line.
     let (server, addr) = start_server(&[]);
     let mut client = connect(addr);
-    read_line_bytes(&mut client, "the server");
+    read_line(&mut client, "the server");
 
     client.write_all(b"no newline").expect("sending the reply");
     client
         .shutdown(Shutdown::Write)
         .expect("shutting down our write half");
 
-    assert_heard(&server.finish(), &client, "no newline");
+    assert_heard(&server.finish(), addr, &client, "no newline");
 }
 
 #[test]
@@ -88,26 +87,26 @@ fn a_reply_ending_in_carriage_return_newline_loses_both() {
     // telnet ends lines with "\r\n".
     let (server, addr) = start_server(&[]);
     let mut client = connect(addr);
-    read_line_bytes(&mut client, "the server");
+    read_line(&mut client, "the server");
 
     client
         .write_all(b"from telnet\r\n")
         .expect("sending the reply");
 
-    assert_heard(&server.finish(), &client, "from telnet");
+    assert_heard(&server.finish(), addr, &client, "from telnet");
 }
 
 #[test]
 fn a_reply_of_exactly_64_kib_is_accepted() {
     let (server, addr) = start_server(&[]);
     let mut client = connect(addr);
-    read_line_bytes(&mut client, "the server");
+    read_line(&mut client, "the server");
 
     let mut reply = vec![b'a'; 64 * 1024];
     reply.push(b'\n');
     client.write_all(&reply).expect("sending the reply");
 
-    assert_heard(&server.finish(), &client, &"a".repeat(64 * 1024));
+    assert_heard(&server.finish(), addr, &client, &"a".repeat(64 * 1024));
 }
 
 #[test]
@@ -118,7 +117,7 @@ fn a_reply_over_64_kib_is_refused() {
         .local_addr()
         .expect("reading our address")
         .to_string();
-    read_line_bytes(&mut client, "the server");
+    read_line(&mut client, "the server");
 
     // One byte over the limit, and no "\n". The server stops reading and
     // closes, so this write may meet a reset: that is fine.
@@ -141,7 +140,7 @@ fn a_reply_that_is_not_utf8_is_refused_and_shown() {
         .local_addr()
         .expect("reading our address")
         .to_string();
-    read_line_bytes(&mut client, "the server");
+    read_line(&mut client, "the server");
 
     // 0xFF and 0xFE never occur in UTF-8.
     client
@@ -165,7 +164,7 @@ fn a_client_that_never_speaks_is_timed_out() {
         .local_addr()
         .expect("reading our address")
         .to_string();
-    read_line_bytes(&mut client, "the server");
+    read_line(&mut client, "the server");
 
     // Say nothing, and keep the connection open until the server gives up.
     let finished = server.finish();
@@ -193,7 +192,7 @@ fn a_client_that_stops_mid_line_is_timed_out_and_shown() {
     // Sent before the greeting is read, so the 3 bytes are waiting when the
     // server starts to read, however slow the machine is.
     client.write_all(b"Hel").expect("sending half a line");
-    read_line_bytes(&mut client, "the server");
+    read_line(&mut client, "the server");
 
     let finished = server.finish();
     drop(client);
@@ -218,7 +217,7 @@ fn a_client_that_resets_mid_line_is_an_error() {
         .local_addr()
         .expect("reading our address")
         .to_string();
-    read_line_bytes(&mut client, "the server");
+    read_line(&mut client, "the server");
 
     client.write_all(b"Hel").expect("sending half a line");
     reset_on_close(&client);

@@ -7,9 +7,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::{
-    DEFAULT_GREETING, DEFAULT_MESSAGE, Finished, PROCESS_WAIT, start_client, start_server,
-};
+use common::lesson::{DEFAULT_GREETING, DEFAULT_MESSAGE};
+use common::{Finished, WAIT, start_client, start_server};
 
 /// The programs' own time-outs in these tests, shorter than the tests'
 /// wait for them to exit, so a program stuck waiting for the other reports
@@ -27,7 +26,7 @@ fn run_both(server_args: &[&str], client_args: &[&str]) -> (Finished, Finished) 
     client_args.extend(["--timeout", CLIENT_TIMEOUT]);
 
     let (server, addr) = start_server(&server_args);
-    let client = start_client(addr, &client_args).finish();
+    let client = start_client(addr, &client_args, b"").finish();
     (server.finish(), client)
 }
 
@@ -40,14 +39,15 @@ fn assert_conversation(server: &Finished, client: &Finished, greeting: &str, rep
         client.status.success() && client.stderr.is_empty() && client.stdout == [heard.as_str()];
     let server_ok = server.status.success()
         && server.stderr.is_empty()
-        && server.stdout.len() == 2
-        && server.stdout[0].starts_with("client 127.0.0.1:")
-        && server.stdout[0].ends_with(" connected")
-        && server.stdout[1] == said;
+        && server.stdout.len() == 3
+        && server.stdout[0].starts_with("listening on 127.0.0.1:")
+        && server.stdout[1].starts_with("client 127.0.0.1:")
+        && server.stdout[1].ends_with(" connected")
+        && server.stdout[2] == said;
     assert!(
         client_ok && server_ok,
         "expected both to exit 0, the client printing {heard:?}, the server printing \
-         \"client ADDR connected\" and {said:?}\n\n--- client ---\n{}\n--- server ---\n{}",
+         \"listening on ADDR\", \"client ADDR connected\" and {said:?}\n\n--- client ---\n{}\n--- server ---\n{}",
         client.describe(),
         server.describe()
     );
@@ -88,7 +88,7 @@ fn the_client_talks_sensibly_to_lesson_01s_server() {
         let _ = done.send(served.map(|_| ()).map_err(|err| format!("{err:#}")));
     });
 
-    let client = start_client(addr, &[]).finish();
+    let client = start_client(addr, &[], b"").finish();
 
     // The client gets the greeting and exits 0 either way. Our message
     // reaches a socket that is already closed, so the server's system
@@ -108,7 +108,7 @@ fn the_client_talks_sensibly_to_lesson_01s_server() {
         client.describe()
     );
     let served = lesson_01
-        .recv_timeout(PROCESS_WAIT)
+        .recv_timeout(WAIT)
         .expect("lesson 01's server should be done once the client is");
     assert_eq!(served, Ok(()), "lesson 01's server should not fail");
 }
