@@ -4,6 +4,7 @@ mod common;
 
 use std::net::TcpListener;
 
+use common::lesson::run_unprivileged;
 use common::run;
 
 #[test]
@@ -40,6 +41,26 @@ fn an_address_of_another_machine_fails_with_an_error_and_a_hint() {
 
     let error = "error: cannot listen on 192.0.2.1:0: ";
     let hint = "hint: --host must be an address of this machine, such as 127.0.0.1\n";
+    assert!(
+        finished.status.code() == Some(1)
+            && finished.stdout.is_empty()
+            && finished.stderr.starts_with(error)
+            && finished.stderr.ends_with(hint),
+        "expected exit status 1, nothing on stdout, and on stderr \"{error}...\" then \
+         {hint:?}\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn a_port_below_1024_without_privileges_fails_with_a_hint() {
+    let Some(finished) = run_unprivileged(&["--port", "1"]) else {
+        return;
+    };
+
+    let error = "error: cannot listen on 127.0.0.1:1: ";
+    let hint = "hint: ports below 1024 are reserved for the system; choose one above 1023 with \
+                --port\n";
     assert!(
         finished.status.code() == Some(1)
             && finished.stdout.is_empty()

@@ -12,18 +12,39 @@
 //! A line is UTF-8 text ending in `"\n"` (a `"\r"` before it is dropped, so
 //! telnet works too). The last line of a stream may end at end of stream
 //! instead. A line longer than [`MAX_LINE`] bytes is refused, so a peer
-//! cannot make us buffer without bound.
+//! cannot make us buffer without bound. A whole line must arrive within the
+//! time-out ([`Deadline`]), so a peer cannot hold us by sending it byte by
+//! byte.
 //!
-//! The same [`read_line`] frames both directions. Every wait on the other
-//! side is bounded by a time-out, so neither program hangs for ever.
+//! # Layout
 //!
-//! `main.rs` parses the command line and calls [`run_server`] (with a
-//! listener it has bound) or [`run_client`]; tests call them in-process too.
+//! - `src/lib.rs` (this file), in reading order:
+//!   - [`read_line`] and [`LineError`]: framing, the one idea both ends share;
+//!   - [`Deadline`]: a bound on a whole line, not on each read;
+//!   - [`run_server`]: accept one client, greet it, read its reply;
+//!   - [`run_client`] and [`Delivery`]: connect, read the greeting, answer,
+//!     half-close, wait for the server's close;
+//!   - [`connect`]: connecting with a time-out.
+//! - `src/main.rs`: the command line (`server` and `client`), and the
+//!   `hint:` lines for the usual errors.
+//! - `tests/together.rs` runs both real programs; `tests/server.rs` plays the
+//!   client and `tests/client.rs` the server, byte for byte;
+//!   `tests/command_line.rs` checks the flags and their errors;
+//!   `tests/common/` is the test toolkit every lesson shares.
+//!
+//! # Optional on a first reading
+//!
+//! The `Display` and `hint` of [`LineError`] (the words a student reads when
+//! something fails), [`show_bytes`], [`unbracketed`] and [`display_address`]
+//! (`--host` with an IPv6 address), and [`server_command`].
+//!
+//! `main.rs` calls [`run_server`] (with a listener it has bound) or
+//! [`run_client`]; tests call them in-process too.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -48,8 +69,9 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// came after it for the next call).
 ///
 /// `take(max + 1)` stops reading after `max + 1` bytes, so a peer that
-/// never sends `"\n"` costs us at most that much memory. The stream's read
-/// time-out (set by the caller) bounds how long we wait for each piece.
+/// never sends `"\n"` costs us at most that much memory. How long we wait
+/// is the reader's business: the server and the client read through a
+/// [`Deadline`], so the whole line must arrive in time.
 pub fn read_line(reader: &mut impl BufRead, max: usize) -> Result<String, LineError> {
     let mut line = Vec::new();
     let limit = max as u64 + 1;
@@ -105,7 +127,7 @@ pub enum LineError {
         /// How many bytes from the start are valid UTF-8.
         valid_up_to: usize,
     },
-    /// The read time-out passed before the line was complete.
+    /// The time-out passed before the line was complete.
     TimedOut {
         /// What arrived before the time-out (maybe nothing).
         received: Vec<u8>,
@@ -137,7 +159,7 @@ impl fmt::Display for LineError {
             }
             LineError::TimedOut { received } => write!(
                 f,
-                "received {}, then nothing more in time, and no \"\\n\" to end the line",
+                "received {}, but no \"\\n\" to end the line in time",
                 show_bytes(received)
             ),
             LineError::Io { received, error } if received.is_empty() => write!(f, "{error}"),
@@ -169,8 +191,8 @@ impl LineError {
                  line may sit in a buffer it never flushed"
             ),
             LineError::TimedOut { .. } => format!(
-                "a line ends with \"\\n\": {peer} left it out, or kept the rest of the \
-                 line in a buffer it never flushed"
+                "a line ends with \"\\n\": {peer} left it out, kept the rest of the line \
+                 in a buffer it never flushed, or sends it too slowly"
             ),
             LineError::TooLong { .. } | LineError::Io { .. } => return None,
         };
@@ -194,14 +216,59 @@ pub fn show_bytes(bytes: &[u8]) -> String {
     }
 }
 
+// ANCHOR: deadline
+/// A socket to read from within a deadline: each read waits at most for
+/// what is left of the time, so the whole line has a bound, not each read.
+///
+/// A read time-out alone restarts with every read. A peer that sends one
+/// byte every 9 seconds never trips a 10-second time-out, and a line of a
+/// few hundred bytes then holds a server that serves one client for hours.
+/// Reading through a `Deadline` (wrapped in a `BufReader`, so [`read_line`]
+/// can use it), the line must be complete in time, however it trickles in.
+pub struct Deadline<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl<'a> Deadline<'a> {
+    /// Reads from `stream` for at most `time`, counted from now.
+    pub fn new(stream: &'a TcpStream, time: Duration) -> Self {
+        Deadline {
+            stream,
+            deadline: Instant::now() + time,
+        }
+    }
+
+    /// Gives the next step of the conversation `time` of its own, from now.
+    pub fn restart(&mut self, time: Duration) {
+        self.deadline = Instant::now() + time;
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            // The time is up. (`set_read_timeout` would refuse a zero
+            // time-out anyway: to the system, zero means "wait for ever".)
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buffer)
+    }
+}
+// ANCHOR_END: deadline
+
 // ANCHOR: server
 /// The server: accepts one client, sends it `greeting` as a line, reads
 /// its reply line, and returns the reply.
 ///
 /// `events` receives one short line per event (`main` passes standard
-/// output). `timeout` bounds each wait on the client, so a client that
-/// never answers cannot hold the server for ever. Waiting in `accept` for
-/// a client to come is not bounded: that is what a server is for.
+/// output). `timeout` bounds each step with the client: taking the greeting,
+/// and sending the whole reply line. So a client that never answers, or
+/// answers one byte at a time, cannot hold the server for ever. Waiting in
+/// `accept` for a client to come is not bounded: that is what a server is
+/// for.
 pub fn run_server(
     listener: &TcpListener,
     greeting: &str,
@@ -219,28 +286,33 @@ pub fn run_server(
     // which waits for that, reads end of stream.
 }
 
+/// Sends the greeting line and reads the reply line.
+///
+/// `run_server` owns the stream; this function only borrows it. It takes
+/// `mut stream: &TcpStream` because std implements `Read` and `Write` for
+/// `&TcpStream` as well as for `TcpStream`: a socket can be read and written
+/// through a shared reference (the system keeps the socket's state). The
+/// `mut` is on our copy of the reference, which `write_all` needs to borrow
+/// mutably; the `TcpStream` itself is not changed.
 fn greet_and_read_reply(
-    stream: &TcpStream,
+    mut stream: &TcpStream,
     greeting: &str,
     timeout: Duration,
 ) -> anyhow::Result<String> {
-    stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
 
-    // `&TcpStream` implements both `Write` and `Read`, so one stream can be
-    // written here and read through a `BufReader` below.
-    let mut writer = stream;
     // One line: the text and its "\n". `write_all` sends every byte (a bare
     // `write` may send only some). Nothing is buffered in our program, so
     // there is nothing to flush: the bytes are with the system now.
-    if let Err(error) = writer.write_all(format!("{greeting}\n").as_bytes()) {
+    if let Err(error) = stream.write_all(format!("{greeting}\n").as_bytes()) {
         if is_timeout(&error) {
             anyhow::bail!("sending the greeting: the client took nothing for {timeout:?}");
         }
         return Err(error).context("sending the greeting");
     }
 
-    let mut reader = BufReader::new(stream);
+    // The reply must be complete within `timeout`, however it trickles in.
+    let mut reader = BufReader::new(Deadline::new(stream, timeout));
     let reply = read_line(&mut reader, MAX_LINE)
         .with_context(|| format!("reading the client's reply line (time-out {timeout:?})"))?;
     Ok(reply)
@@ -265,7 +337,8 @@ pub enum Delivery {
 /// for the server to close the connection. Returns the greeting and what
 /// happened to the message.
 ///
-/// `timeout` bounds the connect and every wait on the server.
+/// `timeout` bounds the connect and each step with the server: the whole
+/// greeting line, the send, and the server's close.
 pub fn run_client(
     host: &str,
     port: u16,
@@ -273,25 +346,17 @@ pub fn run_client(
     timeout: Duration,
     events: &mut impl Write,
 ) -> anyhow::Result<(String, Delivery)> {
-    let stream =
-        connect(host, port, timeout).with_context(|| format!("cannot connect to {host}:{port}"))?;
-    stream.set_read_timeout(Some(timeout))?;
+    let stream = connect(host, port, timeout)
+        .with_context(|| format!("cannot connect to {}", display_address(host, port)))?;
     stream.set_write_timeout(Some(timeout))?;
 
-    // The greeting: one line, read through a buffer.
-    let mut reader = BufReader::new(&stream);
+    // The greeting: one line, read through a buffer, complete within `timeout`.
+    let mut reader = BufReader::new(Deadline::new(&stream, timeout));
     let greeting = read_line(&mut reader, MAX_LINE)
         .with_context(|| format!("reading the server's greeting line (time-out {timeout:?})"))?;
     writeln!(events, "server says: {greeting}")?;
 
-    // Our reply: one line, then a half-close. Shutting down only the write
-    // half sends a FIN: the server's next read returns 0 bytes, end of
-    // stream, so it knows nothing more is coming, and we can still read.
-    let mut writer = &stream;
-    let sent = writer
-        .write_all(format!("{message}\n").as_bytes())
-        .and_then(|()| stream.shutdown(Shutdown::Write));
-    match sent {
+    match send_line_and_shut_down(&stream, message) {
         Ok(()) => {}
         Err(error) if server_hung_up(&error) => return server_left(greeting, events),
         Err(error) if is_timeout(&error) => {
@@ -303,7 +368,9 @@ pub fn run_client(
     // The server sends nothing after the greeting: it closes once it has
     // read our line, and our read returns 0. Waiting for that tells us the
     // conversation ended in order, and lets the time-out catch a server
-    // that never reads.
+    // that never reads. (Through the same `BufReader`: bytes the server sent
+    // after the greeting may already wait in its buffer.)
+    reader.get_mut().restart(timeout);
     let mut after_greeting = [0u8; 256];
     match reader.read(&mut after_greeting) {
         Ok(0) => Ok((greeting, Delivery::ServerClosed)),
@@ -318,6 +385,17 @@ pub fn run_client(
         ),
         Err(error) => Err(error).context("waiting for the server to close the connection"),
     }
+}
+
+/// Our reply: one line, then a half-close. Shutting down only the write
+/// half sends a FIN: the server's next read returns 0 bytes, end of stream,
+/// so it knows nothing more is coming, and we can still read.
+///
+/// Like the server's `greet_and_read_reply`, it writes to a stream it does
+/// not own, through `mut stream: &TcpStream`.
+fn send_line_and_shut_down(mut stream: &TcpStream, message: &str) -> io::Result<()> {
+    stream.write_all(format!("{message}\n").as_bytes())?;
+    stream.shutdown(Shutdown::Write)
 }
 
 /// The server closed the connection before our message reached it, and its
@@ -343,9 +421,13 @@ fn server_left(greeting: String, events: &mut impl Write) -> anyhow::Result<(Str
 /// needs an address already resolved, so we resolve the name ourselves.
 /// A name such as `localhost` may have several addresses (`::1` and
 /// `127.0.0.1`): we try each, and report the last error.
+///
+/// `(host, port)` is a pair, not a `"host:port"` string, so an IPv6 address
+/// such as `::1` needs no brackets (and [`unbracketed`] takes off the ones a
+/// user may have typed).
 pub fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
     let mut last_error = None;
-    for addr in (host, port).to_socket_addrs()? {
+    for addr in (unbracketed(host), port).to_socket_addrs()? {
         match TcpStream::connect_timeout(&addr, timeout) {
             Ok(stream) => return Ok(stream),
             Err(error) => last_error = Some(error),
@@ -356,8 +438,30 @@ pub fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream
 }
 // ANCHOR_END: connect
 
+/// `--host` as the system wants it. An IPv6 address is often written in
+/// brackets, `[::1]`, because that is how it stands before a port
+/// (`[::1]:7002`); the brackets are not part of the address, so one pair is
+/// taken off. `::1`, `127.0.0.1` and names such as `localhost` pass unchanged.
+pub fn unbracketed(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+/// `host` and `port` as one address for messages: `127.0.0.1:7002`, or
+/// `[::1]:7002` for an IPv6 address, where a bare colon would be ambiguous.
+pub fn display_address(host: &str, port: u16) -> String {
+    let host = unbracketed(host);
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// True for the error a read or write returns when its time-out passed:
-/// Linux says WouldBlock, Windows says TimedOut.
+/// Linux says WouldBlock, Windows says TimedOut (and a [`Deadline`] whose
+/// time is up says TimedOut too).
 fn is_timeout(error: &io::Error) -> bool {
     matches!(
         error.kind(),
@@ -425,6 +529,20 @@ mod tests {
         let mut over = vec![b'a'; 11];
         over.push(b'\n');
         let result = line_from(&over, 10);
+        assert!(
+            matches!(result, Err(LineError::TooLong { max: 10 })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_last_line_without_newline_may_have_exactly_the_limit_and_no_more() {
+        // At end of stream the line ends without "\n": the same limit holds.
+        assert_eq!(
+            line_from(&[b'a'; 10], 10).expect("a last line of 10 bytes"),
+            "a".repeat(10)
+        );
+        let result = line_from(&[b'a'; 11], 10);
         assert!(
             matches!(result, Err(LineError::TooLong { max: 10 })),
             "{result:?}"

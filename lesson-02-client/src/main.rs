@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lesson_02_client::{
-    DEFAULT_GREETING, DEFAULT_MESSAGE, DEFAULT_PORT, LineError, run_client, run_server,
-    server_command,
+    DEFAULT_GREETING, DEFAULT_MESSAGE, DEFAULT_PORT, LineError, display_address, run_client,
+    run_server, server_command, unbracketed,
 };
 
 /// A greeting and a reply over TCP: the server greets, the client answers.
@@ -86,8 +86,9 @@ fn run(command: &Command) -> anyhow::Result<()> {
             timeout,
             greeting,
         } => {
-            let listener = TcpListener::bind((host.as_str(), *port))
-                .with_context(|| format!("cannot listen on {host}:{port}"))?;
+            // The (host, port) pair, so `::1` works; `[::1]` loses its brackets.
+            let listener = TcpListener::bind((unbracketed(host), *port))
+                .with_context(|| format!("cannot listen on {}", display_address(host, *port)))?;
             // First line: the address really bound, flushed before we block
             // in accept, so a client (or a test) can learn the port.
             writeln!(stdout, "listening on {}", listener.local_addr()?)?;

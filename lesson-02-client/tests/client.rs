@@ -6,9 +6,15 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
+use std::thread;
+use std::time::Duration;
 
-use common::lesson::{DEFAULT_GREETING, DEFAULT_MESSAGE, read_to_end_of_stream_or_hint};
-use common::{Finished, Running, accept, assert_wire, fake_server, start_client};
+use common::lesson::{
+    DEFAULT_GREETING, DEFAULT_MESSAGE, ipv6_loopback_available, read_to_end_of_stream_or_hint,
+};
+use common::{
+    Finished, Running, accept, assert_wire, fake_server, read_line, reset_on_close, start_client,
+};
 
 /// Starts the real client against a listener of the test's own, and
 /// returns the client and the test's end of the connection.
@@ -115,9 +121,9 @@ fn a_greeting_without_newline_is_timed_out_and_shown() {
     assert_failed(
         &finished,
         "error: reading the server's greeting line (time-out 2s): received \"Hello\" (5 \
-         bytes), then nothing more in time, and no \"\\n\" to end the line\n\
-         hint: a line ends with \"\\n\": the server left it out, or kept the rest of the \
-         line in a buffer it never flushed\n",
+         bytes), but no \"\\n\" to end the line in time\n\
+         hint: a line ends with \"\\n\": the server left it out, kept the rest of the line \
+         in a buffer it never flushed, or sends it too slowly\n",
     );
 }
 
@@ -188,4 +194,103 @@ fn a_server_that_never_closes_is_timed_out() {
         "error: waiting for the server to close the connection: it neither closed nor sent \
          anything within 2s of our message\n",
     );
+}
+
+#[test]
+fn a_server_that_trickles_its_greeting_is_cut_off_when_the_time_is_up() {
+    // One byte every 0.4 s never trips a 2 s time-out per read; the whole
+    // greeting line has 2 s.
+    let (client, mut server) = client_with_fake_server(&["--timeout", "2"]);
+    let finished = thread::scope(|scope| {
+        let trickler = scope.spawn(|| {
+            for byte in b"Hello, client! I am the server." {
+                if server.write_all(&[*byte]).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(400));
+            }
+        });
+        let finished = client.finish_within(Duration::from_secs(6));
+        // The trickler stops at its first failed write, once the client
+        // has gone, and the scope waits for it.
+        let _ = trickler;
+        finished
+    });
+
+    let start = "error: reading the server's greeting line (time-out 2s): received \"He";
+    let end = " bytes), but no \"\\n\" to end the line in time\n\
+               hint: a line ends with \"\\n\": the server left it out, kept the rest of the \
+               line in a buffer it never flushed, or sends it too slowly\n";
+    assert!(
+        finished.status.code() == Some(1)
+            && finished.stderr.starts_with(start)
+            && finished.stderr.ends_with(end),
+        "a server that sends a byte every 0.4 s must be cut off after --timeout 2 for the \
+         whole greeting: expected exit status 1 and stderr starting {start:?} and ending \
+         {end:?}\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn a_server_that_resets_after_our_message_did_not_read_it() {
+    // The server greets, leaves our message unread and resets the
+    // connection, as a server that only greets does (lesson 01's). The
+    // client says so, and exits 0: it is not the client's failure.
+    let (client, mut server) = client_with_fake_server(&[]);
+    server
+        .write_all(format!("{DEFAULT_GREETING}\n").as_bytes())
+        .expect("sending the greeting");
+    // Wait until the message is in our receive buffer, unread: closing a
+    // socket with unread bytes sends a reset (and SO_LINGER 0 makes sure).
+    let mut first_byte = [0u8; 1];
+    server
+        .peek(&mut first_byte)
+        .expect("waiting for the client's message");
+    reset_on_close(&server);
+    drop(server);
+
+    let finished = client.finish();
+    let expected = [
+        format!("server says: {DEFAULT_GREETING}"),
+        "the server had closed the connection; it did not read our message".to_string(),
+    ];
+    assert!(
+        finished.status.success() && finished.stderr.is_empty() && finished.stdout == expected,
+        "expected exit status 0 and stdout {expected:#?}\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn connects_over_ipv6_written_bare_or_in_brackets() {
+    if !ipv6_loopback_available() {
+        return;
+    }
+    for host in ["::1", "[::1]"] {
+        let listener = std::net::TcpListener::bind("[::1]:0").expect("binding [::1]");
+        let port = listener
+            .local_addr()
+            .expect("reading the bound address")
+            .port()
+            .to_string();
+        let client = common::spawn(&["client", "--host", host, "--port", &port]);
+        let mut server = accept(&listener);
+        server
+            .write_all(b"hi over IPv6\n")
+            .expect("sending the greeting");
+        let reply = read_line(&mut server, "the client");
+        assert_wire(
+            "the client",
+            &reply,
+            format!("{DEFAULT_MESSAGE}\n").as_bytes(),
+        );
+        drop(server);
+        let finished = client.finish();
+        assert!(
+            finished.status.success() && finished.stdout == ["server says: hi over IPv6"],
+            "with --host {host} the client should talk to the server on [::1]:{port}\n{}",
+            finished.describe()
+        );
+    }
 }

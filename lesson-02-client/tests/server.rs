@@ -6,8 +6,15 @@ mod common;
 
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use common::lesson::{DEFAULT_GREETING, read_to_end_of_stream_or_hint, write_ignoring_hang_up};
+use common::lesson::{
+    DEFAULT_GREETING, ipv6_loopback_available, read_to_end_of_stream_or_hint,
+    write_ignoring_hang_up,
+};
 use common::{Finished, assert_wire, connect, read_line, reset_on_close, start_server};
 
 /// Checks that the server exited 0 after printing that it listened on
@@ -110,6 +117,24 @@ fn a_reply_of_exactly_64_kib_is_accepted() {
 }
 
 #[test]
+fn a_reply_of_exactly_64_kib_ending_at_end_of_stream_is_accepted() {
+    // The limit counts the bytes before the "\n"; a last line may end at
+    // end of stream instead, and 65536 bytes are still within the limit.
+    let (server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+    read_line(&mut client, "the server");
+
+    client
+        .write_all(&vec![b'a'; 64 * 1024])
+        .expect("sending the reply");
+    client
+        .shutdown(Shutdown::Write)
+        .expect("shutting down our write half");
+
+    assert_heard(&server.finish(), addr, &client, &"a".repeat(64 * 1024));
+}
+
+#[test]
 fn a_reply_over_64_kib_is_refused() {
     let (server, addr) = start_server(&[]);
     let mut client = connect(addr);
@@ -200,13 +225,112 @@ fn a_client_that_stops_mid_line_is_timed_out_and_shown() {
     assert_failed(
         &finished,
         &client_addr,
-        "reading the client's reply line (time-out 1s): received \"Hel\" (3 bytes), then \
-         nothing more in time, and no \"\\n\" to end the line",
+        "reading the client's reply line (time-out 1s): received \"Hel\" (3 bytes), but no \
+         \"\\n\" to end the line in time",
         Some(
-            "a line ends with \"\\n\": the client left it out, or kept the rest of the line in \
-             a buffer it never flushed",
+            "a line ends with \"\\n\": the client left it out, kept the rest of the line in a \
+             buffer it never flushed, or sends it too slowly",
         ),
     );
+}
+
+#[test]
+fn a_client_that_trickles_its_reply_is_cut_off_when_the_time_is_up() {
+    // One byte every 0.4 s: each read gets a byte long before a 2 s time-out
+    // per read would pass, so only a deadline for the whole line stops it.
+    let (server, addr) = start_server(&["--timeout", "2"]);
+    let mut client = connect(addr);
+    let client_addr = client
+        .local_addr()
+        .expect("reading our address")
+        .to_string();
+    read_line(&mut client, "the server");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut trickle = client.try_clone().expect("cloning our socket");
+    let stop_trickling = Arc::clone(&stop);
+    let trickler = thread::spawn(move || {
+        // At most 20 s, far longer than the test waits; it stops sooner when
+        // the server has hung up (the write fails) or the test is done.
+        let started = Instant::now();
+        while !stop_trickling.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(20)
+        {
+            if trickle.write_all(b"a").is_err() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(400));
+        }
+    });
+
+    // A server with a time-out per read would still be reading when the
+    // trickle ends, 20 s from now. 6 s is the 2 s deadline with room for a
+    // slow machine.
+    let finished = server.finish_within(Duration::from_secs(6));
+    stop.store(true, Ordering::Relaxed);
+    trickler.join().expect("the trickling thread panicked");
+
+    let start = format!(
+        "error: talking to client {client_addr}: reading the client's reply line (time-out \
+         2s): received \"aa"
+    );
+    let end = " bytes), but no \"\\n\" to end the line in time\n\
+               hint: a line ends with \"\\n\": the client left it out, kept the rest of the \
+               line in a buffer it never flushed, or sends it too slowly\n";
+    assert!(
+        finished.status.code() == Some(1)
+            && finished.stderr.starts_with(&start)
+            && finished.stderr.ends_with(end),
+        "a client that sends a byte every 0.4 s must be cut off after --timeout 2 for the \
+         whole line: expected exit status 1 and stderr starting {start:?} (some bytes came) \
+         and ending {end:?}\nhint: is the read time-out set once, so that every byte restarts \
+         it, instead of a deadline for the whole line?\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn a_client_that_shuts_down_without_a_reply_is_an_error_with_a_hint() {
+    let (server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+    let client_addr = client
+        .local_addr()
+        .expect("reading our address")
+        .to_string();
+    read_line(&mut client, "the server");
+
+    // End of stream before any byte of the reply.
+    client
+        .shutdown(Shutdown::Write)
+        .expect("shutting down our write half");
+
+    assert_failed(
+        &server.finish(),
+        &client_addr,
+        "reading the client's reply line (time-out 10s): the connection was closed before a \
+         line arrived",
+        Some(
+            "the client hung up without sending its line: it closed the connection too early, \
+             or it failed (see its own output)",
+        ),
+    );
+}
+
+#[test]
+fn listens_on_ipv6_loopback_written_bare_or_in_brackets() {
+    if !ipv6_loopback_available() {
+        return;
+    }
+    for host in ["::1", "[::1]"] {
+        let (server, addr) = start_server(&["--host", host]);
+        assert!(
+            addr.is_ipv6() && addr.ip().is_loopback(),
+            "with --host {host} the server should listen on [::1], it said {addr}"
+        );
+        let mut client = connect(addr);
+        read_line(&mut client, "the server");
+        client.write_all(b"over IPv6\n").expect("sending the reply");
+        assert_heard(&server.finish(), addr, &client, "over IPv6");
+    }
 }
 
 #[test]

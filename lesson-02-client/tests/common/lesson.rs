@@ -1,9 +1,11 @@
 //! What only lesson 02's tests need, beside the shared toolkit in `mod.rs`.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use super::{describe_io_error, escaped};
+use super::{BIN, Finished, Running, describe_io_error, escaped, lines_of};
 
 /// Lesson 02's binary has two subcommands; the tests start `server`.
 pub const SERVER_COMMAND: &[&str] = &["server"];
@@ -64,4 +66,102 @@ pub fn ipv6_loopback_available() -> bool {
             false
         }
     }
+}
+
+/// Starts `command` (set up by the caller: a wrapper such as `setpriv`
+/// around [`BIN`]) with its output read like [`super::spawn`]'s, stdin empty.
+///
+/// The toolkit starts only `BIN` itself; this is the same `Running`, for a
+/// test that must start the binary through another program. (`lesson.rs`
+/// is a child module of the toolkit, so it may build a `Running`.)
+#[track_caller]
+pub fn spawn_command(mut command: Command) -> Running {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
+    let stdout = child.stdout.take().expect("taking the child's stdout");
+    let stderr = child.stderr.take().expect("taking the child's stderr");
+    Running {
+        child,
+        stdout_lines: lines_of(stdout),
+        stderr_lines: lines_of(stderr),
+        seen: Vec::new(),
+        _unread_stdout: None,
+    }
+}
+
+/// Runs the binary with `args` as a user without privileges, for whom a
+/// port below 1024 is refused: directly when the tests do not run as root,
+/// through `setpriv` as user `nobody` (65534) when they do. Returns `None`,
+/// saying why, where that cannot be arranged.
+#[track_caller]
+pub fn run_unprivileged(args: &[&str]) -> Option<Finished> {
+    let lowest_free_port = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok());
+    if lowest_free_port.is_some_and(|port| port <= 1) {
+        println!("skipped: on this machine every user may bind any port");
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"));
+    if !root {
+        return Some(
+            spawn_command({
+                let mut command = Command::new(BIN);
+                command.args(args);
+                command
+            })
+            .finish(),
+        );
+    }
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .args(args);
+    let finished = spawn_command(command).finish();
+    if finished.stderr.starts_with("setpriv:") {
+        println!(
+            "skipped: setpriv cannot run the binary as nobody: {}",
+            finished.stderr
+        );
+        return None;
+    }
+    Some(finished)
+}
+
+/// A listening socket that answers no SYN: its queue of finished
+/// handshakes (the backlog) is full and nobody accepts, so Linux drops
+/// every new SYN and a client's connect waits until its own time-out. The
+/// connections that fill the queue are returned too; keep them alive.
+pub fn listener_that_never_answers() -> (socket2::Socket, SocketAddr, Vec<TcpStream>) {
+    use socket2::{Domain, Socket, Type};
+    let listener =
+        Socket::new(Domain::IPV4, Type::STREAM, None).expect("creating a listening socket");
+    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+    listener
+        .bind(&any_port.into())
+        .expect("binding a free port");
+    // Backlog 0: Linux queues one finished handshake, and drops SYNs after that.
+    listener.listen(0).expect("listening");
+    let addr = listener
+        .local_addr()
+        .expect("reading the bound address")
+        .as_socket()
+        .expect("an IP address");
+    let mut queued = Vec::new();
+    for _ in 0..8 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            Ok(stream) => queued.push(stream),
+            // The queue is full: this SYN was dropped.
+            Err(err) if err.kind() == io::ErrorKind::TimedOut => return (listener, addr, queued),
+            Err(err) => panic!("filling the listen queue: {err}"),
+        }
+    }
+    panic!("8 connections were queued on a listener with backlog 0: the queue never filled");
 }
