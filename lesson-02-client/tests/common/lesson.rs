@@ -69,15 +69,16 @@ pub fn ipv6_loopback_available() -> bool {
 }
 
 /// Starts `command` (set up by the caller: a wrapper such as `setpriv`
-/// around [`BIN`]) with its output read like [`super::spawn`]'s, stdin empty.
+/// around [`BIN`]) with `stdin` as its input and its output read like
+/// [`super::spawn`]'s.
 ///
 /// The toolkit starts only `BIN` itself; this is the same `Running`, for a
 /// test that must start the binary through another program. (`lesson.rs`
 /// is a child module of the toolkit, so it may build a `Running`.)
 #[track_caller]
-pub fn spawn_command(mut command: Command) -> Running {
+pub fn spawn_command(mut command: Command, stdin: Stdio) -> Running {
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -110,21 +111,15 @@ pub fn run_unprivileged(args: &[&str]) -> Option<Finished> {
     let root = status
         .lines()
         .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(2) == Some("0"));
-    if !root {
-        return Some(
-            spawn_command({
-                let mut command = Command::new(BIN);
-                command.args(args);
-                command
-            })
-            .finish(),
-        );
-    }
-    let mut command = Command::new("setpriv");
-    command
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
-        .args(args);
-    let finished = spawn_command(command).finish();
+    let mut command = if root {
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        setpriv
+    } else {
+        Command::new(BIN)
+    };
+    command.args(args);
+    let finished = spawn_command(command, Stdio::null()).finish();
     if finished.stderr.starts_with("setpriv:") {
         println!(
             "skipped: setpriv cannot run the binary as nobody: {}",
