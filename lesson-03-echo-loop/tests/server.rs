@@ -9,31 +9,36 @@ use std::net::Shutdown;
 use std::thread;
 use std::time::Duration;
 
-use common::{Server, connect, escaped, exchange, read_to_eof};
+use common::lesson::line_if_any;
+use common::{
+    connect, describe_io_error, echo_round_trip, escaped, expect_bytes, first_difference,
+    read_to_end_of_stream, reset_on_close, start_server,
+};
 
 #[test]
 fn the_echo_arrives_while_the_client_is_still_connected() {
     // A server that buffered its replies, or read to the end before
     // answering, would pass a test that only checks the total. Here each
     // echo must come back before the client sends the next line.
-    let server = Server::start(&[]);
-    let mut client = connect(server.addr);
-    exchange(&mut client, b"ping\n");
-    exchange(&mut client, b"pong\n");
+    let (_server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+    echo_round_trip(&mut client, b"ping\n", "the server");
+    echo_round_trip(&mut client, b"pong\n", "the server");
     client
         .shutdown(Shutdown::Write)
         .expect("shutting down the write half");
-    assert_eq!(
-        read_to_eof(&mut client),
-        b"",
-        "nothing more after the echoes"
+    let after = read_to_end_of_stream(&mut client, "the server");
+    assert!(
+        after.is_empty(),
+        "nothing more after the echoes, but the server sent {}",
+        escaped(&after)
     );
 }
 
 #[test]
 fn one_mebibyte_comes_back_byte_for_byte_in_many_reads() {
-    let server = Server::start(&["--max-clients", "1"]);
-    let mut client = connect(server.addr);
+    let (mut server, addr) = start_server(&["--max-clients", "1"]);
+    let mut client = connect(addr);
     let local = client.local_addr().expect("reading our address");
     assert_eq!(server.next_line(), format!("client {local} connected"));
 
@@ -65,7 +70,15 @@ fn one_mebibyte_comes_back_byte_for_byte_in_many_reads() {
     let mut read_sizes = Vec::new();
     let mut buffer = vec![0u8; payload.len()];
     loop {
-        let n = client.read(&mut buffer).expect("reading the echo");
+        let n = match client.read(&mut buffer) {
+            Ok(n) => n,
+            Err(err) => panic!(
+                "reading the 1 MiB echo: {} of {} bytes came back, then {}",
+                received.len(),
+                payload.len(),
+                describe_io_error(&err)
+            ),
+        };
         if n == 0 {
             break;
         }
@@ -76,10 +89,11 @@ fn one_mebibyte_comes_back_byte_for_byte_in_many_reads() {
 
     assert!(
         received == payload,
-        "the 1 MiB echo differs: received {} bytes, first difference at byte {:?}\n\
+        "the 1 MiB echo differs: {} bytes came back, and they differ from what was sent from \
+         byte {} on\n\
          hint: does every reader loop until it has all the bytes, and the server use write_all?",
         received.len(),
-        received.iter().zip(&payload).position(|(a, b)| a != b)
+        first_difference(&received, &payload)
     );
     println!(
         "1 MiB sent with one write_all came back in {} reads; the first ones returned {:?} bytes",
@@ -100,8 +114,8 @@ fn a_read_returns_what_has_arrived_not_a_whole_line() {
     // line, then the end of one line and the start of the next. Neither TCP
     // nor the server waits for a "\n"; nothing on the wire marks where a
     // message ends except what the programs put there.
-    let server = Server::start(&[]);
-    let mut client = connect(server.addr);
+    let (_server, addr) = start_server(&[]);
+    let mut client = connect(addr);
     let mut buffer = vec![0u8; 64 * 1024];
     for piece in [&b"hel"[..], b"lo\nwor", b"ld\n"] {
         client.write_all(piece).expect("sending a piece");
@@ -110,12 +124,19 @@ fn a_read_returns_what_has_arrived_not_a_whole_line() {
             let n = match client.read(&mut buffer) {
                 Ok(n) => n,
                 Err(err) => panic!(
-                    "sent {} but no echo came back: {err}\n\
+                    "sent {}, and {} of its echo came back, then {}\n\
                      hint: an echo server must not wait for a whole line (or flush late)",
-                    escaped(piece)
+                    escaped(piece),
+                    escaped(&echo),
+                    describe_io_error(&err)
                 ),
             };
-            assert!(n > 0, "the server closed the connection");
+            assert!(
+                n > 0,
+                "sent {}, and the server closed the connection after {} of its echo",
+                escaped(piece),
+                escaped(&echo)
+            );
             echo.extend_from_slice(&buffer[..n]);
         }
         assert_eq!(
@@ -135,8 +156,8 @@ fn writing_everything_before_reading_deadlocks() {
     // server blocks writing them and stops reading, our send buffer fills,
     // and our write blocks too. Neither side moves: our write time-out fires
     // (instead of hanging forever), and the server's idle time-out lets it go.
-    let server = Server::start(&["--timeout", "1"]);
-    let mut client = connect(server.addr);
+    let (mut server, addr) = start_server(&["--timeout", "1"]);
+    let mut client = connect(addr);
     client
         .set_write_timeout(Some(Duration::from_secs(2)))
         .expect("setting a short write time-out");
@@ -175,15 +196,16 @@ fn writing_everything_before_reading_deadlocks() {
 
 #[test]
 fn two_clients_one_after_another() {
-    let mut server = Server::start(&["--max-clients", "2"]);
+    let (mut server, addr) = start_server(&["--max-clients", "2"]);
+    let mut expected = vec![format!("listening on {addr}")];
     for message in [&b"from the first client\n"[..], b"from the second client\n"] {
-        let mut client = connect(server.addr);
+        let mut client = connect(addr);
         let local = client.local_addr().expect("reading our address");
-        exchange(&mut client, message);
+        echo_round_trip(&mut client, message, "the server");
         client
             .shutdown(Shutdown::Write)
             .expect("shutting down the write half");
-        assert_eq!(read_to_eof(&mut client), b"");
+        assert_eq!(read_to_end_of_stream(&mut client, "the server"), b"");
         assert_eq!(server.next_line(), format!("client {local} connected"));
         assert_eq!(
             server.next_line(),
@@ -192,36 +214,44 @@ fn two_clients_one_after_another() {
                 message.len()
             )
         );
+        expected.push(format!("client {local} connected"));
+        expected.push(format!(
+            "client {local} disconnected ({} bytes echoed)",
+            message.len()
+        ));
     }
+    let finished = server.finish();
     assert!(
-        server.wait_for_exit().success(),
-        "--max-clients 2 should end the server with 0"
+        finished.status.success() && finished.stdout == expected,
+        "--max-clients 2 should end the server with 0, after exactly these lines: \
+         {expected:#?}\n{}",
+        finished.describe()
     );
 }
 
 #[test]
 fn the_second_client_waits_until_the_first_leaves() {
-    let server = Server::start(&[]);
-    let mut first = connect(server.addr);
+    let (mut server, addr) = start_server(&[]);
+    let mut first = connect(addr);
     let first_addr = first.local_addr().expect("reading our address");
-    exchange(&mut first, b"first\n");
+    echo_round_trip(&mut first, b"first\n", "the server");
     assert_eq!(server.next_line(), format!("client {first_addr} connected"));
 
     // The second client's connect succeeds: the kernel completes the
     // handshake and queues the connection (the listen backlog) although the
     // server has not called accept. Its line goes into the server's
     // receive buffer and waits there.
-    let mut second = connect(server.addr);
+    let mut second = connect(addr);
     let second_addr = second.local_addr().expect("reading our address");
     second
         .write_all(b"second\n")
         .expect("sending from the second client");
 
     // The server is still busy with the first client: it answers it...
-    exchange(&mut first, b"still the first\n");
+    echo_round_trip(&mut first, b"still the first\n", "the server");
     // ...has not even accepted the second (no log line)...
     assert_eq!(
-        server.line_if_any(),
+        line_if_any(&mut server),
         None,
         "the server logged something for the second client"
     );
@@ -243,7 +273,7 @@ fn the_second_client_waits_until_the_first_leaves() {
     first
         .shutdown(Shutdown::Write)
         .expect("shutting down the write half");
-    assert_eq!(read_to_eof(&mut first), b"");
+    assert_eq!(read_to_end_of_stream(&mut first, "the server"), b"");
     assert_eq!(
         server.next_line(),
         format!("client {first_addr} disconnected (22 bytes echoed)")
@@ -252,17 +282,13 @@ fn the_second_client_waits_until_the_first_leaves() {
         server.next_line(),
         format!("client {second_addr} connected")
     );
-    let mut echo = [0u8; 7];
-    second
-        .read_exact(&mut echo)
-        .expect("reading the second client's echo");
-    assert_eq!(&echo, b"second\n", "got {}", escaped(&echo));
+    expect_bytes(&mut second, b"second\n", "the server");
 }
 
 #[test]
 fn a_client_that_connects_and_leaves_at_once() {
-    let mut server = Server::start(&["--max-clients", "2"]);
-    let client = connect(server.addr);
+    let (mut server, addr) = start_server(&["--max-clients", "2"]);
+    let client = connect(addr);
     let local = client.local_addr().expect("reading our address");
     drop(client);
     assert_eq!(server.next_line(), format!("client {local} connected"));
@@ -271,52 +297,54 @@ fn a_client_that_connects_and_leaves_at_once() {
         format!("client {local} disconnected (0 bytes echoed)")
     );
     // And the next client is served.
-    let mut next = connect(server.addr);
+    let mut next = connect(addr);
     let next_addr = next.local_addr().expect("reading our address");
-    exchange(&mut next, b"still there?\n");
+    echo_round_trip(&mut next, b"still there?\n", "the server");
     drop(next);
     assert_eq!(server.next_line(), format!("client {next_addr} connected"));
     assert_eq!(
         server.next_line(),
         format!("client {next_addr} disconnected (13 bytes echoed)")
     );
-    assert_eq!(server.wait_for_exit().code(), Some(0));
+    let finished = server.finish();
+    assert!(
+        finished.status.code() == Some(0) && finished.stdout.len() == 5,
+        "--max-clients 2 should end the server with 0 and nothing more logged\n{}",
+        finished.describe()
+    );
 }
 
 #[test]
 fn a_client_that_resets_mid_message_does_not_stop_the_server() {
-    let server = Server::start(&[]);
-    let mut client = connect(server.addr);
+    let (mut server, addr) = start_server(&[]);
+    let mut client = connect(addr);
     let local = client.local_addr().expect("reading our address");
     // Half a line, no "\n": the server echoes bytes, so it comes back anyway.
-    exchange(&mut client, b"half a li");
+    echo_round_trip(&mut client, b"half a li", "the server");
     // SO_LINGER with a zero time-out makes close() send a reset (RST)
     // instead of the polite FIN: the server's read fails with
     // "connection reset". std::net cannot set it; socket2 can.
-    let socket = socket2::Socket::from(client);
-    socket
-        .set_linger(Some(Duration::ZERO))
-        .expect("setting SO_LINGER to 0");
-    drop(socket);
+    reset_on_close(&client);
+    drop(client);
 
     assert_eq!(server.next_line(), format!("client {local} connected"));
     assert_eq!(
         server.next_line(),
         format!("client {local} disconnected (9 bytes echoed): connection reset by the client")
     );
-    let mut next = connect(server.addr);
-    exchange(&mut next, b"the next client is served\n");
+    let mut next = connect(addr);
+    echo_round_trip(&mut next, b"the next client is served\n", "the server");
 }
 
 #[test]
 fn a_client_that_never_speaks_is_dropped_after_the_idle_timeout() {
-    let server = Server::start(&["--timeout", "1"]);
-    let mut silent = connect(server.addr);
+    let (mut server, addr) = start_server(&["--timeout", "1"]);
+    let mut silent = connect(addr);
     let local = silent.local_addr().expect("reading our address");
     assert_eq!(server.next_line(), format!("client {local} connected"));
     // We say nothing. After 1 s the server gives up and closes: our read
-    // returns end of stream (bounded by our own 10 s read time-out).
-    assert_eq!(read_to_eof(&mut silent), b"");
+    // returns end of stream (bounded by our own 5 s read time-out).
+    assert_eq!(read_to_end_of_stream(&mut silent, "the server"), b"");
     assert_eq!(
         server.next_line(),
         format!(
@@ -324,22 +352,22 @@ fn a_client_that_never_speaks_is_dropped_after_the_idle_timeout() {
              (the client sent nothing, or stopped reading its echo)"
         )
     );
-    let mut next = connect(server.addr);
-    exchange(&mut next, b"my turn\n");
+    let mut next = connect(addr);
+    echo_round_trip(&mut next, b"my turn\n", "the server");
 }
 
 #[test]
 fn invalid_utf8_and_any_bytes_come_back_exactly() {
     // The server never decodes text: invalid UTF-8, NUL, a lone "\r", and a
     // last line without "\n" all come back as they were sent.
-    let server = Server::start(&[]);
-    let mut client = connect(server.addr);
+    let (_server, addr) = start_server(&[]);
+    let mut client = connect(addr);
     let bytes = b"\xff\xfe\x00 not utf-8 \xc3\x28\r\nno newline at the end";
     client.write_all(bytes).expect("sending the bytes");
     client
         .shutdown(Shutdown::Write)
         .expect("shutting down the write half");
-    let echo = read_to_eof(&mut client);
+    let echo = read_to_end_of_stream(&mut client, "the server");
     assert_eq!(
         echo,
         bytes,

@@ -1,0 +1,74 @@
+//! What only lesson 03's tests need, beside the shared toolkit in `mod.rs`.
+
+use std::io::{self, Read};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+use super::{Running, describe_io_error, escaped, lines_of};
+
+/// Lesson 03's binary has two subcommands; the tests start `server`.
+pub const SERVER_COMMAND: &[&str] = &["server"];
+
+/// A stdout line the program has already printed, if there is one, without
+/// waiting: to check that something has *not* happened yet. (`lesson.rs` is
+/// a child module of the toolkit, so it may read a `Running`'s lines.)
+pub fn line_if_any(program: &mut Running) -> Option<String> {
+    let line = program.stdout_lines.try_recv().ok()?;
+    program.seen.push(line.clone());
+    Some(line)
+}
+
+/// Reads until `who` ends its stream (a read returns 0 bytes) and returns
+/// what arrived on the way; if the stream does not end, fails with the
+/// bytes that did arrive and `hint`, which names the step `who` left out.
+#[track_caller]
+pub fn read_to_end_of_stream_or_hint(stream: &mut TcpStream, who: &str, hint: &str) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return received,
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => panic!(
+                "waiting for end of stream from {who}: it sent {}, then {}\nhint: {hint}",
+                escaped(&received),
+                describe_io_error(&err)
+            ),
+        }
+    }
+}
+
+/// Starts `command` (set up by the caller: a wrapper such as `sh` around
+/// [`super::BIN`]) with `stdin` as its input and its output read like
+/// [`super::spawn`]'s.
+#[track_caller]
+pub fn spawn_command(mut command: Command, stdin: Stdio) -> Running {
+    let mut child = command
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
+    let stdout = child.stdout.take().expect("taking the child's stdout");
+    let stderr = child.stderr.take().expect("taking the child's stderr");
+    Running {
+        child,
+        stdout_lines: lines_of(stdout),
+        stderr_lines: lines_of(stderr),
+        seen: Vec::new(),
+        _unread_stdout: None,
+    }
+}
+
+/// Whether this machine has IPv6 loopback (`::1`). A machine without IPv6
+/// cannot run the IPv6 tests; they say so and skip the part that needs it.
+pub fn ipv6_loopback_available() -> bool {
+    match std::net::TcpListener::bind("[::1]:0") {
+        Ok(_) => true,
+        Err(err) => {
+            println!("skipped: this machine cannot bind ::1 (IPv6 loopback): {err}");
+            false
+        }
+    }
+}
