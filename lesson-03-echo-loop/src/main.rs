@@ -1,7 +1,7 @@
 //! The command line for lesson 03: `server` runs the echo server, `client`
 //! sends lines to it and checks the echoes. All the networking lives in the
-//! library (`src/lib.rs`); this file parses flags, binds, prints and turns
-//! errors into an exit status.
+//! library (`src/server.rs`, `src/client.rs`); this file parses flags, binds,
+//! prints, and turns errors into an exit status and a `hint:` line.
 
 use std::io::{self, BufRead, BufReader, Cursor, Write};
 use std::net::TcpListener;
@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use lesson_03_echo_loop::{DEFAULT_PORT, ServerOptions, run_client, run_server};
+use lesson_03_echo_loop::{
+    DEFAULT_CLIENT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_PORT, EchoError, EchoErrorKind,
+    ServerOptions, display_address, run_client, run_server, unbracketed,
+};
 
 /// An echo server that serves clients one after another, and a client that
 /// checks every echo.
@@ -32,7 +35,7 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_PORT)]
         port: u16,
         /// Hang up on a client that sends nothing for this many seconds.
-        #[arg(long, value_name = "SECS", default_value_t = 30,
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(),
               value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
         /// Exit after serving this many clients (default: serve until stopped).
@@ -48,7 +51,7 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_PORT)]
         port: u16,
         /// Give up if connecting, or any echo, takes longer than this many seconds.
-        #[arg(long, value_name = "SECS", default_value_t = 10,
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_CLIENT_TIMEOUT.as_secs(),
               value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
         /// Send TEXT as one line instead of reading standard input (repeatable).
@@ -89,10 +92,10 @@ fn main() -> ExitCode {
 }
 
 fn server(host: &str, port: u16, timeout: u64, max_clients: Option<u64>) -> anyhow::Result<()> {
-    let address = format!("{host}:{port}");
-    // Python: socket() + bind() + listen(), all in one call.
-    let listener =
-        TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+    // Python: socket() + bind() + listen(), all in one call. The (host, port)
+    // pair, not a "host:port" string, so `::1` works; `[::1]` loses its brackets.
+    let listener = TcpListener::bind((unbracketed(host), port))
+        .with_context(|| format!("cannot listen on {}", display_address(host, port)))?;
     let mut stdout = io::stdout().lock();
     // The first line, flushed, before accepting: tests and scripts wait for it.
     writeln!(stdout, "listening on {}", listener.local_addr()?)?;
@@ -106,7 +109,6 @@ fn server(host: &str, port: u16, timeout: u64, max_clients: Option<u64>) -> anyh
 }
 
 fn client(host: &str, port: u16, timeout: u64, messages: Vec<String>) -> anyhow::Result<()> {
-    let address = format!("{host}:{port}");
     // The lines come from --message if given, else from standard input. The
     // writer thread owns the input, so it must be `Send`: a BufReader around
     // `Stdin` is (a `StdinLock` is not).
@@ -121,13 +123,34 @@ fn client(host: &str, port: u16, timeout: u64, messages: Vec<String>) -> anyhow:
         Box::new(Cursor::new(lines))
     };
     let mut stdout = io::stdout().lock();
-    run_client(&address, input, Duration::from_secs(timeout), &mut stdout)?;
+    run_client(host, port, input, Duration::from_secs(timeout), &mut stdout)?;
     Ok(())
 }
 
-/// The usual fix for the usual errors, found by the `io::ErrorKind` anywhere
-/// in the cause chain.
+/// The usual fix for the usual errors: for an echo that went wrong, what it
+/// means with this lesson's server; otherwise found by the `io::ErrorKind`
+/// anywhere in the cause chain.
 fn hint_for(err: &anyhow::Error, port: u16) -> Option<String> {
+    if let Some(echo_error) = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<EchoError>())
+    {
+        let hint = match echo_error.kind {
+            EchoErrorKind::TimedOut(_) => {
+                "the server serves one client at a time: is it busy with another?"
+            }
+            EchoErrorKind::Closed => {
+                "the server hung up before the whole echo came back; its log says why"
+            }
+            EchoErrorKind::DidNotClose(_) => {
+                "an echo server closes when it reads end of stream: was our write half shut down?"
+            }
+            EchoErrorKind::Differs | EchoErrorKind::Failed(_) | EchoErrorKind::SentMore => {
+                return None;
+            }
+        };
+        return Some(hint.to_string());
+    }
     let kind = err
         .chain()
         .find_map(|cause| cause.downcast_ref::<io::Error>())

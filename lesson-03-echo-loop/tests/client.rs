@@ -5,7 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{escaped, start_client, start_server};
+use common::lesson::ipv6_loopback_available;
+use common::{escaped, spawn_with_input, start_client, start_server};
 
 /// How long a client may take: 48 MiB through a debug build on a busy
 /// machine takes seconds, not the toolkit's usual ten.
@@ -179,4 +180,32 @@ fn many_short_lines_in_one_go() {
         stdout.len(),
         escaped(stdout.join("\n").as_bytes())
     );
+}
+
+#[test]
+fn works_over_ipv6_written_bare_or_in_brackets() {
+    if !ipv6_loopback_available() {
+        return;
+    }
+    // The server with one form, the client with the other.
+    for (server_host, client_host) in [("::1", "[::1]"), ("[::1]", "::1")] {
+        let (mut server, addr) = start_server(&["--host", server_host, "--max-clients", "1"]);
+        let port = addr.port().to_string();
+        let client = spawn_with_input(
+            &["client", "--host", client_host, "--port", &port],
+            b"over IPv6\n",
+        )
+        .finish();
+        assert!(
+            client.status.success() && client.stdout == ["echo: over IPv6"],
+            "server --host {server_host}, client --host {client_host}: expected exit status 0 \
+             and one echo\n{}",
+            client.describe()
+        );
+        let connected = server.next_line();
+        assert!(
+            connected.starts_with("client [::1]:"),
+            "the client should have come over IPv6, the server logged {connected:?}"
+        );
+    }
 }

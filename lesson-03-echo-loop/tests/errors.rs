@@ -7,6 +7,7 @@ mod common;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::lesson::{read_to_end_of_stream_or_hint, spawn_command};
 use common::{
@@ -84,7 +85,8 @@ fn a_server_that_closes_early() {
         &client.finish(),
         &[],
         "error: the server closed the connection early: 3 of 6 bytes of the echo of line 1 \
-         arrived (sent \"hello\\n\" (6 bytes), received \"hel\" (3 bytes))\n",
+         arrived (sent \"hello\\n\" (6 bytes), received \"hel\" (3 bytes))\n\
+         hint: the server hung up before the whole echo came back; its log says why\n",
     );
 }
 
@@ -100,6 +102,109 @@ fn an_echo_that_differs() {
         &[],
         "error: the echo of line 1 differs from what was sent, from byte 0 on: \
          sent \"same\\n\" (5 bytes), received \"SAME\\n\" (5 bytes)\n",
+    );
+}
+
+#[test]
+fn an_echo_that_differs_on_a_later_line_names_that_line_and_byte() {
+    // Line 1 comes back right; line 2 differs at its third byte. The error
+    // counts lines and bytes, so it must say line 2, byte 2.
+    let (client, mut server, received) = client_against_fake_server(&[], b"one\ntwo\n");
+    assert_eq!(received, b"one\ntwo\n", "the client's bytes on the wire");
+    server
+        .write_all(b"one\ntwX\n")
+        .expect("sending a wrong echo");
+    drop(server);
+    assert_failed(
+        &client.finish(),
+        &["echo: one"],
+        "error: the echo of line 2 differs from what was sent, from byte 2 on: \
+         sent ...\"o\\n\" (4 bytes), received ...\"X\\n\" (4 bytes)\n",
+    );
+}
+
+#[test]
+fn a_server_that_closes_early_on_a_later_line() {
+    let (client, mut server, _) = client_against_fake_server(&[], b"a\nbb\nccc\n");
+    server
+        .write_all(b"a\nbb\ncc")
+        .expect("sending 2 echoes and a half");
+    drop(server);
+    assert_failed(
+        &client.finish(),
+        &["echo: a", "echo: bb"],
+        "error: the server closed the connection early: 2 of 4 bytes of the echo of line 3 \
+         arrived (sent \"ccc\\n\" (4 bytes), received \"cc\" (2 bytes))\n\
+         hint: the server hung up before the whole echo came back; its log says why\n",
+    );
+}
+
+#[test]
+fn a_server_that_stops_echoing_mid_line_makes_the_client_time_out() {
+    let (client, mut server, _) =
+        client_against_fake_server(&["--timeout", "2"], b"first\nsecond\n");
+    server
+        .write_all(b"first\nse")
+        .expect("sending an echo and a half");
+    // `server` stays open, silent, until the client has given up.
+    let finished = client.finish();
+    drop(server);
+    assert_failed(
+        &finished,
+        &["echo: first"],
+        "error: waiting for the echo of line 2 (2 of 7 bytes received): nothing arrived for 2s\n\
+         hint: the server serves one client at a time: is it busy with another?\n",
+    );
+}
+
+#[test]
+fn an_answer_instead_of_the_echo_is_shown_whole() {
+    // A server that answers with a line of its own, as lesson 05's does when
+    // it is full (`ERR server busy`), longer than the line we sent. The
+    // client reads on to the end of that line, so the student sees all of
+    // it, not its first 6 bytes; it does not wait for the server to close.
+    let (client, mut server, _) = client_against_fake_server(&["--message", "hello"], b"");
+    server
+        .write_all(b"ERR server busy\n")
+        .expect("sending an answer");
+    // The connection stays open: the "\n" ends the answer.
+    let finished = client.finish_within(Duration::from_secs(5));
+    drop(server);
+    assert_failed(
+        &finished,
+        &[],
+        "error: the echo of line 1 differs from what was sent, from byte 0 on: \
+         sent \"hello\\n\" (6 bytes), received \"ERR server busy\\n\" (16 bytes)\n",
+    );
+}
+
+#[test]
+fn a_long_line_that_goes_wrong_in_a_later_piece_names_the_byte_in_the_line() {
+    // 100 000 bytes: the client sends and checks it in pieces of 64 KiB.
+    // The echo is wrong at byte 70 000 of the line, in the second piece.
+    let line = vec![b'a'; 100_000];
+    let mut input = line.clone();
+    input.push(b'\n');
+    let (client, mut server, received) = client_against_fake_server(&[], &input);
+    assert!(
+        received == input,
+        "the client sent {}, expected 100 000 bytes and a \"\\n\"",
+        escaped(&received)
+    );
+    let mut echo = input.clone();
+    echo[70_000] = b'b';
+    server.write_all(&echo).expect("sending a wrong echo");
+    drop(server);
+    let finished = client.finish();
+    // The first piece came back right and was printed; the line is ended
+    // where it stopped.
+    let first_piece = format!("echo: {}", "a".repeat(64 * 1024));
+    assert_failed(
+        &finished,
+        &[first_piece.as_str()],
+        "error: the echo of line 1 differs from what was sent, from byte 70000 on: \
+         sent ...\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"... (34465 bytes), \
+         received ...\"baaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"... (34465 bytes)\n",
     );
 }
 
@@ -133,8 +238,9 @@ fn a_server_that_never_closes_makes_the_client_time_out() {
     assert_failed(
         &finished,
         &["echo: hi"],
-        "error: waiting for the server to close after the last echo: nothing arrived for 3s \
-         (an echo server closes when it reads end of stream: was our write half shut down?)\n",
+        "error: waiting for the server to close after the last echo: nothing arrived for 3s\n\
+         hint: an echo server closes when it reads end of stream: was our write half shut \
+         down?\n",
     );
 }
 
@@ -253,8 +359,8 @@ fn the_server_keeps_serving_after_a_client_fails_its_check() {
     assert_failed(
         &finished,
         &[],
-        "error: waiting for the echo of line 1 (0 of 3 bytes received): nothing arrived for 1s \
-         (is the server busy with another client? it serves one at a time)\n",
+        "error: waiting for the echo of line 1 (0 of 3 bytes received): nothing arrived for 1s\n\
+         hint: the server serves one client at a time: is it busy with another?\n",
     );
     drop(first);
     let mut next = connect(addr);

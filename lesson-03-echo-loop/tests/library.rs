@@ -1,12 +1,19 @@
-//! The library called in-process, where the server's own counts can be
-//! checked: how many reads a large message takes on the server's side.
+//! The library called in-process, where what the programs only print can
+//! be checked as values: how many reads a large message takes on the
+//! server's side, the client's report, and the error it returns.
 
-use std::io::{Read, Write};
+mod common;
+
+use std::io::{Cursor, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use lesson_03_echo_loop::{ECHO_BUFFER_SIZE, EchoCounts, echo_client};
+use common::{accept, escaped, fake_server, read_to_end_of_stream};
+use lesson_03_echo_loop::{
+    ClientReport, ECHO_BUFFER_SIZE, EchoCounts, EchoError, EchoErrorKind, ServerOptions,
+    echo_client, run_client, run_server,
+};
 
 #[test]
 fn the_server_reads_one_mebibyte_in_many_pieces() {
@@ -58,8 +65,6 @@ fn the_server_reads_one_mebibyte_in_many_pieces() {
 
 #[test]
 fn run_server_checks_its_options() {
-    use lesson_03_echo_loop::{ServerOptions, run_server};
-
     // max_clients 0: nothing to serve, returns at once without accepting.
     let listener = TcpListener::bind("127.0.0.1:0").expect("binding a listener");
     let log = SharedBuffer::default();
@@ -82,6 +87,86 @@ fn run_server_checks_its_options() {
         err.to_string(),
         "the idle time-out must be longer than zero"
     );
+}
+
+#[test]
+fn the_client_reports_the_lines_and_bytes_it_checked() {
+    // A line of 200 KiB goes out in pieces, and still counts as one line.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a listener");
+    let port = listener.local_addr().expect("reading its address").port();
+    let options = ServerOptions {
+        max_clients: Some(1),
+        idle_timeout: Duration::from_secs(10),
+    };
+    let server = thread::spawn(move || run_server(listener, &options, std::io::sink()));
+
+    let long_line = "x".repeat(200 * 1024);
+    let input = format!("one\n\n{long_line}\nlast");
+    let mut out = Vec::new();
+    let report = run_client(
+        "127.0.0.1",
+        port,
+        Cursor::new(input.into_bytes()),
+        Duration::from_secs(10),
+        &mut out,
+    )
+    .expect("the echo of four lines");
+    let served = server.join().expect("the server thread panicked");
+    served.expect("serving one client");
+
+    // "one\n" 4, "\n" 1, the long line and its "\n", "last" and the "\n" the
+    // client adds to it: 5.
+    let expected = ClientReport {
+        lines: 4,
+        bytes: 4 + 1 + (200 * 1024 + 1) + 5,
+    };
+    assert_eq!(report, expected, "the client's report");
+    assert!(
+        out == format!("echo: one\necho: \necho: {long_line}\necho: last\n").as_bytes(),
+        "the printed echoes: {}",
+        escaped(&out)
+    );
+}
+
+#[test]
+fn a_wrong_echo_is_an_echo_error_with_the_line_and_both_sides_bytes() {
+    // The test plays a server that echoes the first line, then answers the
+    // second with a line of its own and closes, as a busy server might.
+    let (listener, addr) = fake_server();
+    let client = thread::spawn(move || {
+        let mut out = Vec::new();
+        let result = run_client(
+            "127.0.0.1",
+            addr.port(),
+            Cursor::new(&b"hi\nhello\n"[..]),
+            Duration::from_secs(5),
+            &mut out,
+        );
+        (result, out)
+    });
+    let mut server = accept(&listener);
+    let received = read_to_end_of_stream(&mut server, "the client");
+    assert_eq!(received, b"hi\nhello\n", "what the client sent");
+    server
+        .write_all(b"hi\nERR server busy\n")
+        .expect("answering");
+    drop(server);
+    let (result, out) = client.join().expect("the client thread panicked");
+
+    let error = result.expect_err("the second echo was wrong");
+    let Some(echo_error) = error.downcast_ref::<EchoError>() else {
+        panic!("run_client should return an EchoError, it returned {error:#}");
+    };
+    assert!(
+        matches!(echo_error.kind, EchoErrorKind::Differs)
+            && echo_error.line == 2
+            && echo_error.offset == 0
+            && echo_error.sent == b"hello\n"
+            && echo_error.received == b"ERR server busy\n",
+        "expected the EchoError of line 2, offset 0, sent \"hello\\n\", received \
+         \"ERR server busy\\n\"; got {echo_error:?}"
+    );
+    assert_eq!(out, b"echo: hi\n", "only the first echo was printed");
 }
 
 /// A log output the test can read back while the server's log writer owns

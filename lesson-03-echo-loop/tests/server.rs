@@ -5,14 +5,18 @@
 mod common;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::Command;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::lesson::line_if_any;
+use common::lesson::{
+    ipv6_loopback_available, line_if_any, next_stderr_line, start_server_with_descriptor_limit,
+};
 use common::{
-    connect, describe_io_error, echo_round_trip, escaped, expect_bytes, first_difference,
-    read_to_end_of_stream, reset_on_close, start_server,
+    SOCKET_WAIT, connect, describe_io_error, echo_round_trip, escaped, expect_bytes,
+    first_difference, read_to_end_of_stream, reset_on_close, send, start_server,
+    start_server_with_unread_stdout, with_timeouts,
 };
 
 #[test]
@@ -375,4 +379,119 @@ fn invalid_utf8_and_any_bytes_come_back_exactly() {
         escaped(bytes),
         escaped(&echo)
     );
+}
+
+#[test]
+fn a_server_whose_log_nobody_reads_serves_3000_clients_in_a_row() {
+    // After its first line nobody reads the server's stdout, like a terminal
+    // paused with Ctrl-S or a `| less` nobody scrolls. The pipe holds 64 KiB,
+    // about 900 clients' worth of log lines; a server that wrote its log
+    // from the serving code would block in that write and stop serving.
+    const CLIENTS: usize = 3000;
+    let (_server, addr) = start_server_with_unread_stdout(&[]);
+    for n in 1..=CLIENTS {
+        if let Err(problem) = one_echo(addr) {
+            panic!(
+                "client {n} of {CLIENTS} was not served: {problem}\n\
+                 hint: nobody reads the server's stdout, so once the pipe is full a write to \
+                 it blocks; does the serving code write its log itself, instead of handing \
+                 the lines to the log writer?"
+            );
+        }
+    }
+}
+
+/// One client: connects, sends `x\n`, reads its echo, leaves. Says what
+/// went wrong instead of panicking, so the caller can say which client.
+fn one_echo(addr: SocketAddr) -> Result<(), String> {
+    let stream = TcpStream::connect_timeout(&addr, SOCKET_WAIT)
+        .map_err(|err| format!("connecting: {}", describe_io_error(&err)))?;
+    let mut stream = with_timeouts(stream);
+    stream
+        .write_all(b"x\n")
+        .map_err(|err| format!("sending \"x\\n\": {}", describe_io_error(&err)))?;
+    let mut echo = [0u8; 2];
+    let mut filled = 0;
+    while filled < echo.len() {
+        match stream.read(&mut echo[filled..]) {
+            Ok(0) => {
+                return Err(format!(
+                    "the server closed after {} of the echo",
+                    escaped(&echo[..filled])
+                ));
+            }
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => {
+                return Err(format!(
+                    "sent \"x\\n\", received {}, then {}",
+                    escaped(&echo[..filled]),
+                    describe_io_error(&err)
+                ));
+            }
+        }
+    }
+    if echo != *b"x\n" {
+        return Err(format!("sent \"x\\n\", received {}", escaped(&echo)));
+    }
+    Ok(())
+}
+
+#[test]
+fn out_of_descriptors_the_server_backs_off_and_serves_again_later() {
+    // 4 descriptors: stdin, stdout, stderr and the listening socket. The
+    // server starts, but every accept fails with "Too many open files"
+    // (EMFILE), and keeps failing: the client waits in the listen queue.
+    let (mut server, addr) = start_server_with_descriptor_limit(4, &[]);
+    let mut client = connect(addr);
+    send(&mut client, b"are you there?\n", "the server");
+
+    let first = next_stderr_line(&mut server);
+    let expected = "error: cannot accept a client: Too many open files (os error 24)";
+    assert_eq!(first, expected, "the server's first error line");
+    // A server that retried at once would print thousands of these lines a
+    // second and spin a CPU. Ours pauses 0.1 s after such an error: about 20
+    // lines in 2 s. (The wait here measures a rate; it waits for nothing.)
+    let period = Duration::from_secs(2);
+    let started = Instant::now();
+    thread::sleep(period);
+    let elapsed = started.elapsed();
+    let errors = server.stderr_so_far();
+    let count = errors.lines().filter(|line| *line == expected).count();
+    let others: Vec<_> = errors.lines().filter(|line| *line != expected).collect();
+    assert!(
+        count <= 40 && others.is_empty(),
+        "in {elapsed:?} the server printed {count} more \"{expected}\" lines (at most 40 \
+         expected: it should pause after an error that does not go away by itself), and \
+         these other lines: {others:?}\nhint: does the accept loop retry at once?"
+    );
+
+    // Give the server more descriptors (prlimit changes another process's
+    // limits): the waiting client is accepted and served.
+    let raised = Command::new("prlimit")
+        .args(["--pid", &server.pid().to_string(), "--nofile=64:"])
+        .status();
+    match raised {
+        Ok(status) if status.success() => {
+            expect_bytes(&mut client, b"are you there?\n", "the server");
+        }
+        Ok(status) => panic!("prlimit --nofile=64: failed: {status}"),
+        Err(err) => println!("skipped the second half: prlimit cannot run here: {err}"),
+    }
+}
+
+#[test]
+fn listens_on_ipv6_loopback_written_bare_or_in_brackets() {
+    if !ipv6_loopback_available() {
+        return;
+    }
+    for host in ["::1", "[::1]"] {
+        let (_server, addr) = start_server(&["--host", host]);
+        assert!(
+            addr.is_ipv6() && addr.ip().is_loopback(),
+            "with --host {host} the server should listen on [::1], it said {addr}"
+        );
+        let mut client = connect(addr);
+        echo_round_trip(&mut client, b"over IPv6\n", "the server");
+    }
 }

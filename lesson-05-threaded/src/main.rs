@@ -220,7 +220,8 @@ fn client(endpoint: &Endpoint, timeout: u64, messages: Vec<String>) -> anyhow::R
     };
     let mut stdout = io::stdout().lock();
     lesson_03_echo_loop::run_client(
-        &endpoint.address(),
+        &endpoint.host,
+        endpoint.port,
         input,
         Duration::from_secs(timeout),
         &mut stdout,

@@ -406,10 +406,10 @@ pub fn render_matrix(servers: &[Language], clients: &[Language], results: &[Pair
 // ANCHOR: rust_client
 /// The Rust client end: lesson 03's checking client, unchanged, reading the
 /// lines to send from stdin and printing `echo: LINE` for each echo.
-pub fn run_rust_client(addr: &str, timeout: Duration) -> anyhow::Result<()> {
+pub fn run_rust_client(host: &str, port: u16, timeout: Duration) -> anyhow::Result<()> {
     let input = BufReader::new(io::stdin());
     let mut out = io::stdout().lock();
-    lesson_03_echo_loop::run_client(addr, input, timeout, &mut out)?;
+    lesson_03_echo_loop::run_client(host, port, input, timeout, &mut out)?;
     out.flush()?;
     Ok(())
 }

@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             port,
             timeout,
         } => {
-            let result = run_rust_client(&format!("{host}:{port}"), Duration::from_secs(timeout));
+            let result = run_rust_client(&host, port, Duration::from_secs(timeout));
             report(result, port)
         }
     }

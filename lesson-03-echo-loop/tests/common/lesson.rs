@@ -1,10 +1,11 @@
 //! What only lesson 03's tests need, beside the shared toolkit in `mod.rs`.
 
 use std::io::{self, Read};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 
-use super::{Running, describe_io_error, escaped, lines_of};
+use super::{BIN, Running, WAIT, describe_io_error, escaped, lines_of};
 
 /// Lesson 03's binary has two subcommands; the tests start `server`.
 pub const SERVER_COMMAND: &[&str] = &["server"];
@@ -16,6 +17,41 @@ pub fn line_if_any(program: &mut Running) -> Option<String> {
     let line = program.stdout_lines.try_recv().ok()?;
     program.seen.push(line.clone());
     Some(line)
+}
+
+/// The next line of the program's stderr, waiting at most [`WAIT`] for it.
+#[track_caller]
+pub fn next_stderr_line(program: &mut Running) -> String {
+    match program.stderr_lines.recv_timeout(WAIT) {
+        Ok(line) => line,
+        Err(RecvTimeoutError::Timeout) => panic!(
+            "the program printed no new line on stderr within {WAIT:?}; stdout so far:\n{}",
+            program.seen.join("\n")
+        ),
+        Err(RecvTimeoutError::Disconnected) => panic!(
+            "the program closed its stderr (it exited?) while a line was expected; stdout:\n{}",
+            program.seen.join("\n")
+        ),
+    }
+}
+
+/// Like [`super::start_server`], but the server may open at most `limit`
+/// files and sockets: its soft descriptor limit is set in the child only,
+/// by `sh -c 'ulimit -S -n LIMIT && exec BIN server ...'`; the test process
+/// keeps its own.
+#[track_caller]
+pub fn start_server_with_descriptor_limit(limit: u32, args: &[&str]) -> (Running, SocketAddr) {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit -S -n {limit} && exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args(SERVER_COMMAND)
+        .args(["--port", "0"])
+        .args(args);
+    let mut server = spawn_command(command, Stdio::null());
+    let addr = server.listening_addr();
+    (server, addr)
 }
 
 /// Reads until `who` ends its stream (a read returns 0 bytes) and returns
