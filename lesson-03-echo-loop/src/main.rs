@@ -140,7 +140,8 @@ fn hint_for(err: &anyhow::Error, port: u16) -> Option<String> {
                 "the server serves one client at a time: is it busy with another?"
             }
             EchoErrorKind::Closed => {
-                "the server hung up before the whole echo came back; its log says why"
+                "the server closed before echoing everything we sent; its log says how many \
+                 bytes it echoed, and why it stopped"
             }
             EchoErrorKind::DidNotClose(_) => {
                 "an echo server closes when it reads end of stream: was our write half shut down?"

@@ -86,7 +86,8 @@ fn a_server_that_closes_early() {
         &[],
         "error: the server closed the connection early: 3 of 6 bytes of the echo of line 1 \
          arrived (sent \"hello\\n\" (6 bytes), received \"hel\" (3 bytes))\n\
-         hint: the server hung up before the whole echo came back; its log says why\n",
+         hint: the server closed before echoing everything we sent; its log says how many \
+         bytes it echoed, and why it stopped\n",
     );
 }
 
@@ -135,7 +136,8 @@ fn a_server_that_closes_early_on_a_later_line() {
         &["echo: a", "echo: bb"],
         "error: the server closed the connection early: 2 of 4 bytes of the echo of line 3 \
          arrived (sent \"ccc\\n\" (4 bytes), received \"cc\" (2 bytes))\n\
-         hint: the server hung up before the whole echo came back; its log says why\n",
+         hint: the server closed before echoing everything we sent; its log says how many \
+         bytes it echoed, and why it stopped\n",
     );
 }
 
