@@ -79,7 +79,7 @@ pub fn run_client<R: BufRead + Send + 'static, W: Write>(
     let write_half = stream
         .try_clone()
         .context("cannot clone the socket for writing")?;
-    let writer = thread::spawn(move || send_lines(input, write_half, sent_pieces));
+    let writer = thread::spawn(move || send_lines(input, write_half, sent_pieces, timeout));
 
     let result = check_echoes(&stream, expected_pieces, timeout, out);
     if result.is_err() {
@@ -132,6 +132,7 @@ fn send_lines<R: BufRead>(
     mut input: R,
     mut stream: TcpStream,
     sent_pieces: SyncSender<Vec<u8>>,
+    timeout: Duration,
 ) -> anyhow::Result<()> {
     let mut line_number: u64 = 1;
     // Whether the last piece sent ended in the middle of a line.
@@ -167,9 +168,14 @@ fn send_lines<R: BufRead>(
         }
         // One write_all for the line and its `\n`: the whole line (or piece
         // of a long line), in one go.
-        stream
-            .write_all(&piece)
-            .with_context(|| format!("cannot send line {line_number}"))?;
+        match stream.write_all(&piece) {
+            Ok(()) => {}
+            Err(err) if is_timeout(&err) => bail!(
+                "cannot send line {line_number}: the server took none of it for {}s",
+                timeout.as_secs_f64()
+            ),
+            Err(err) => return Err(err).context(format!("cannot send line {line_number}")),
+        }
         if !mid_line {
             line_number += 1;
         }

@@ -50,6 +50,7 @@ pub struct LogWriter {
 }
 
 impl Log {
+    // ANCHOR: start
     /// Starts the log writer: events go to `out`, errors to `err`.
     pub fn start(
         out: impl Write + Send + 'static,
@@ -65,6 +66,7 @@ impl Log {
         });
         (Log { queue, dropped }, LogWriter { finished })
     }
+    // ANCHOR_END: start
 
     /// Queues an event line (without its `\n`). Never waits.
     pub fn line(&self, line: String) {
@@ -76,6 +78,7 @@ impl Log {
         self.send(Stream::Err, line);
     }
 
+    // ANCHOR: send
     fn send(&self, stream: Stream, line: String) {
         // `try_send`, not `send`: `send` would wait for room in a full queue,
         // which is exactly the wait this module exists to avoid.
@@ -88,6 +91,7 @@ impl Log {
             Err(TrySendError::Disconnected(_)) => {}
         }
     }
+    // ANCHOR_END: send
 }
 
 impl LogWriter {
@@ -100,6 +104,7 @@ impl LogWriter {
     }
 }
 
+// ANCHOR: write_lines
 /// The writer thread: one line at a time, each flushed, so a line is on its
 /// way as soon as it is written. Write errors are ignored: a closed stdout
 /// must not stop the server either.
@@ -129,6 +134,7 @@ fn report_dropped(out: &mut impl Write, dropped: &AtomicU64) {
         let _ = out.flush();
     }
 }
+// ANCHOR_END: write_lines
 
 #[cfg(test)]
 mod tests {
