@@ -12,7 +12,8 @@
 //! queue of at most [`QUEUE_LINES`] lines, and one thread of its own, the log
 //! writer, takes lines from the queue and writes them out. Handing over never
 //! waits: when the queue is full, the line is dropped and counted, and the
-//! writer says so as soon as it can write again: `(37 log lines dropped)`.
+//! next line that gets through carries the count, so the writer says so
+//! exactly where the lines are missing: `(37 log lines dropped)`.
 //! Losing log lines is bad; a server that stops answering because nobody
 //! reads its log is worse.
 //!
@@ -37,10 +38,19 @@ enum Stream {
     Err,
 }
 
+/// What waits in the queue: a line, and how many lines were dropped just
+/// before it.
+struct Entry {
+    stream: Stream,
+    line: String,
+    dropped_before: u64,
+}
+
 /// Hands lines to the log writer; cheap to clone, one per thread that logs.
 #[derive(Clone)]
 pub struct Log {
-    queue: SyncSender<(Stream, String)>,
+    queue: SyncSender<Entry>,
+    /// Lines dropped since the last one that got into the queue.
     dropped: Arc<AtomicU64>,
 }
 
@@ -80,12 +90,21 @@ impl Log {
 
     // ANCHOR: send
     fn send(&self, stream: Stream, line: String) {
+        // This line carries the count of the lines dropped before it; if it
+        // is dropped too, the count goes back, one higher.
+        let dropped_before = self.dropped.swap(0, Ordering::Relaxed);
+        let entry = Entry {
+            stream,
+            line,
+            dropped_before,
+        };
         // `try_send`, not `send`: `send` would wait for room in a full queue,
         // which is exactly the wait this module exists to avoid.
-        match self.queue.try_send((stream, line)) {
+        match self.queue.try_send(entry) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped
+                    .fetch_add(dropped_before + 1, Ordering::Relaxed);
             }
             // The writer has stopped: nobody can show the line any more.
             Err(TrySendError::Disconnected(_)) => {}
@@ -109,26 +128,26 @@ impl LogWriter {
 /// way as soon as it is written. Write errors are ignored: a closed stdout
 /// must not stop the server either.
 fn write_lines(
-    lines: Receiver<(Stream, String)>,
+    entries: Receiver<Entry>,
     mut out: impl Write,
     mut err: impl Write,
     dropped: &AtomicU64,
 ) {
-    for (stream, line) in lines {
-        report_dropped(&mut out, dropped);
-        let target: &mut dyn Write = match stream {
+    for entry in entries {
+        report_dropped(&mut out, entry.dropped_before);
+        let target: &mut dyn Write = match entry.stream {
             Stream::Out => &mut out,
             Stream::Err => &mut err,
         };
-        let _ = writeln!(target, "{line}");
+        let _ = writeln!(target, "{}", entry.line);
         let _ = target.flush();
     }
-    report_dropped(&mut out, dropped);
+    // Every `Log` is gone: lines dropped after the last one that got through.
+    report_dropped(&mut out, dropped.swap(0, Ordering::Relaxed));
 }
 
-/// Says how many lines were dropped since the last time, if any were.
-fn report_dropped(out: &mut impl Write, dropped: &AtomicU64) {
-    let count = dropped.swap(0, Ordering::Relaxed);
+/// Says how many lines were dropped at this point, if any were.
+fn report_dropped(out: &mut impl Write, count: u64) {
     if count > 0 {
         let _ = writeln!(out, "({count} log lines dropped)");
         let _ = out.flush();
@@ -218,6 +237,62 @@ mod tests {
             "expected the queue ({QUEUE_LINES} lines) to be written and the rest dropped; \
              written {written}, dropped {dropped}"
         );
+    }
+
+    #[test]
+    fn the_count_of_dropped_lines_stands_where_they_are_missing() {
+        let gate = Gate::default();
+        let (log, writer) = Log::start(gate.clone(), io::sink());
+        let total = QUEUE_LINES + 500;
+        for n in 0..total {
+            log.line(format!("line {n}"));
+        }
+        gate.open();
+        // Wait (bounded) until the writer has written what the queue held,
+        // so that the next line finds room.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while gate.text().lines().count() < QUEUE_LINES {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer did not catch up:\n{}",
+                gate.text()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        log.line("after the gap".into());
+        drop(log);
+        assert!(
+            writer.finish(Duration::from_secs(5)),
+            "the writer did not finish"
+        );
+
+        // Walk the output: each notice must stand exactly where its lines
+        // are missing, so that the numbers always add up to the next line.
+        let text = gate.text();
+        let mut next = 0;
+        for (at, line) in text.lines().enumerate() {
+            if let Some(count) = line
+                .strip_prefix('(')
+                .and_then(|rest| rest.strip_suffix(" log lines dropped)"))
+            {
+                next += count.parse::<usize>().expect("a count in the notice");
+            } else if line == "after the gap" {
+                assert_eq!(
+                    next, total,
+                    "at output line {at}, before {line:?}: lines up to {next} accounted \
+                     for, of {total}"
+                );
+                return;
+            } else {
+                assert_eq!(
+                    line,
+                    format!("line {next}"),
+                    "at output line {at}: lines before it and notices add up to {next}"
+                );
+                next += 1;
+            }
+        }
+        panic!("\"after the gap\" was never written");
     }
 
     #[test]
