@@ -11,9 +11,10 @@
 //! So the serving code never writes the log itself. It hands each line to a
 //! queue of at most [`QUEUE_LINES`] lines, and one thread of its own, the log
 //! writer, takes lines from the queue and writes them out. Handing over never
-//! waits: when the queue is full, the line is dropped and counted, and the
-//! next line that gets through carries the count, so the writer says so
-//! exactly where the lines are missing: `(37 log lines dropped)`.
+//! waits: when the queue is full, the line is dropped and counted. The
+//! writer says so exactly where the lines are missing, `(37 log lines
+//! dropped)`: before the next line that got through, or, if none came,
+//! as soon as it has written everything the queue held.
 //! Losing log lines is bad; a server that stops answering because nobody
 //! reads its log is worse.
 //!
@@ -22,7 +23,7 @@
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::thread;
 use std::time::Duration;
 
@@ -133,7 +134,20 @@ fn write_lines(
     mut err: impl Write,
     dropped: &AtomicU64,
 ) {
-    for entry in entries {
+    loop {
+        let entry = match entries.try_recv() {
+            Ok(entry) => entry,
+            Err(TryRecvError::Empty) => {
+                // Everything queued is written: lines dropped since the
+                // last one that got through are missing here.
+                report_dropped(&mut out, dropped.swap(0, Ordering::Relaxed));
+                match entries.recv() {
+                    Ok(entry) => entry,
+                    Err(_) => break,
+                }
+            }
+            Err(TryRecvError::Disconnected) => break,
+        };
         report_dropped(&mut out, entry.dropped_before);
         let target: &mut dyn Write = match entry.stream {
             Stream::Out => &mut out,
@@ -293,6 +307,49 @@ mod tests {
             }
         }
         panic!("\"after the gap\" was never written");
+    }
+
+    #[test]
+    fn the_count_is_written_once_the_queue_is_empty_without_waiting_for_a_next_line() {
+        let gate = Gate::default();
+        let (log, writer) = Log::start(gate.clone(), io::sink());
+        let total = QUEUE_LINES + 500;
+        for n in 0..total {
+            log.line(format!("line {n}"));
+        }
+        gate.open();
+        // No more lines come, and `log` stays alive: the writer must still
+        // say how many were dropped, once it has written the queue.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = gate.text();
+            let dropped_count = |line: &str| {
+                line.strip_prefix('(')
+                    .and_then(|rest| rest.strip_suffix(" log lines dropped)"))
+                    .map(|count| count.parse::<usize>().expect("a count in the notice"))
+            };
+            if text.lines().last().and_then(dropped_count).is_some() {
+                let written = text.lines().filter(|l| l.starts_with("line ")).count();
+                let dropped: usize = text.lines().filter_map(dropped_count).sum();
+                assert_eq!(
+                    written + dropped,
+                    total,
+                    "written {written} and dropped {dropped}, of {total}"
+                );
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no \"(N log lines dropped)\" at the end within 5 s; the last lines: {:?}",
+                text.lines().rev().take(3).collect::<Vec<_>>()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        drop(log);
+        assert!(
+            writer.finish(Duration::from_secs(5)),
+            "the writer did not finish"
+        );
     }
 
     #[test]
