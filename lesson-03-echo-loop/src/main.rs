@@ -62,8 +62,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let port = match &cli.command {
-        Command::Server { port, .. } | Command::Client { port, .. } => *port,
+    let (host, port) = match &cli.command {
+        Command::Server { host, port, .. } | Command::Client { host, port, .. } => {
+            (host.clone(), *port)
+        }
     };
     let result = match cli.command {
         Command::Server {
@@ -83,7 +85,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            if let Some(hint) = hint_for(&err, port) {
+            if let Some(hint) = hint_for(&err, &host, port) {
                 eprintln!("hint: {hint}");
             }
             ExitCode::FAILURE
@@ -130,7 +132,7 @@ fn client(host: &str, port: u16, timeout: u64, messages: Vec<String>) -> anyhow:
 /// The usual fix for the usual errors: for an echo that went wrong, what it
 /// means with this lesson's server; otherwise found by the `io::ErrorKind`
 /// anywhere in the cause chain.
-fn hint_for(err: &anyhow::Error, port: u16) -> Option<String> {
+fn hint_for(err: &anyhow::Error, host: &str, port: u16) -> Option<String> {
     if let Some(echo_error) = err
         .chain()
         .find_map(|cause| cause.downcast_ref::<EchoError>())
@@ -161,9 +163,14 @@ fn hint_for(err: &anyhow::Error, port: u16) -> Option<String> {
             "another server is still running on that port; stop it, or choose another with --port"
                 .to_string(),
         ),
-        io::ErrorKind::ConnectionRefused => Some(format!(
-            "start the server first: cargo run -p lesson-03-echo-loop -- server --port {port}"
-        )),
+        io::ErrorKind::ConnectionRefused => {
+            // The command that starts a server this client would reach.
+            let mut command = String::from("cargo run -p lesson-03-echo-loop -- server");
+            if host != "127.0.0.1" {
+                command.push_str(&format!(" --host {host}"));
+            }
+            Some(format!("start the server first: {command} --port {port}"))
+        }
         _ => None,
     }
 }

@@ -285,6 +285,25 @@ fn nothing_listening_gives_a_hint_with_the_command() {
 }
 
 #[test]
+fn nothing_listening_on_another_host_gives_the_command_with_that_host() {
+    let port = free_port().to_string();
+    let finished = run(&["client", "--host", "localhost", "--port", &port]);
+    let hint = format!(
+        "\nhint: start the server first: cargo run -p lesson-03-echo-loop -- server --host \
+         localhost --port {port}\n"
+    );
+    assert!(
+        finished.status.code() == Some(1)
+            && finished
+                .stderr
+                .starts_with(&format!("error: cannot connect to localhost:{port}: "))
+            && finished.stderr.ends_with(&hint),
+        "expected exit status 1 and stderr ending {hint:?}\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
 fn a_port_in_use_gives_a_hint() {
     // Keep a listener bound, and start the server on its port.
     let taken = TcpListener::bind("127.0.0.1:0").expect("binding a listener");
