@@ -258,6 +258,9 @@ fn check_echoes<W: Write>(
     }
 }
 
+// ANCHOR_END: check_echoes
+
+// ANCHOR: read_echo
 /// What went wrong with one echo, and what the server sent.
 struct WrongEcho {
     kind: EchoErrorKind,
@@ -327,7 +330,7 @@ fn read_rest_of_answer(mut stream: &TcpStream, received: &mut Vec<u8>, at: usize
         }
     }
 }
-// ANCHOR_END: check_echoes
+// ANCHOR_END: read_echo
 
 // ANCHOR: echo_error
 /// Why the echoes went wrong, with the bytes on both sides.
@@ -377,6 +380,7 @@ pub enum EchoErrorKind {
     /// this long.
     DidNotClose(Duration),
 }
+// ANCHOR_END: echo_error
 
 impl fmt::Display for EchoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -435,7 +439,6 @@ impl std::error::Error for EchoError {
         }
     }
 }
-// ANCHOR_END: echo_error
 
 /// Writes `bytes` as text, `�` for what is not UTF-8, for the `echo:` lines.
 ///

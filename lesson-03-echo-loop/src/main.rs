@@ -129,6 +129,7 @@ fn client(host: &str, port: u16, timeout: u64, messages: Vec<String>) -> anyhow:
     Ok(())
 }
 
+// ANCHOR: hint_for
 /// The usual fix for the usual errors: for an echo that went wrong, what it
 /// means with this lesson's server; otherwise found by the `io::ErrorKind`
 /// anywhere in the cause chain.
@@ -174,3 +175,4 @@ fn hint_for(err: &anyhow::Error, host: &str, port: u16) -> Option<String> {
         _ => None,
     }
 }
+// ANCHOR_END: hint_for

@@ -59,7 +59,7 @@ pub struct EchoCounts {
 /// Accepts clients one after another and echoes each until it leaves.
 ///
 /// Writes `client <addr> connected` and `client <addr> disconnected (<n> bytes
-/// echoed)` to `log_to`, through the log writer of [`log`]: a log nobody reads
+/// echoed)` to `log_to`, through the log writer of [`crate::log`]: a log nobody reads
 /// never stops the server. A client that resets the connection or stays silent
 /// longer than `options.idle_timeout` gets the same line with the reason after
 /// a colon, and the server goes on to the next client: one misbehaving client
@@ -114,6 +114,12 @@ pub fn run_server(
 /// Byte-oriented on purpose: it never looks for line ends or checks UTF-8,
 /// so any bytes come back exactly as sent, and memory stays at one buffer
 /// however long a "line" is. `counts` is updated as bytes go by.
+///
+/// `run_server` owns the stream; this function borrows it as `mut stream:
+/// &TcpStream`. std implements `Read` and `Write` for `&TcpStream` as well
+/// as for `TcpStream` (the socket's state lives in the system, not in the
+/// value), so a shared reference can read and write. The `mut` is on our
+/// copy of the reference, which `read` and `write_all` borrow mutably.
 pub fn echo_client(
     mut stream: &TcpStream,
     idle_timeout: Duration,
@@ -121,7 +127,10 @@ pub fn echo_client(
 ) -> io::Result<()> {
     // A read that waits longer than this fails with WouldBlock/TimedOut, so a
     // client that connects and says nothing cannot hold the server forever.
-    // The write time-out covers a client that sends but never reads.
+    // The write time-out covers a client that sends but never reads. Both
+    // bound one call, not the whole client: one that sends a byte every 29 s
+    // keeps this one-at-a-time server busy for as long as it likes. Lesson
+    // 05 gives each client a thread of its own, so it holds only its own.
     stream.set_read_timeout(Some(idle_timeout))?;
     stream.set_write_timeout(Some(idle_timeout))?;
 
