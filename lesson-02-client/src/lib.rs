@@ -356,23 +356,19 @@ pub fn run_client(
         .with_context(|| format!("reading the server's greeting line (time-out {timeout:?})"))?;
     writeln!(events, "server says: {greeting}")?;
 
-    match send_line_and_shut_down(&stream, message) {
-        Ok(()) => {}
-        Err(error) if server_hung_up(&error) => return server_left(greeting, events),
-        Err(error) if is_timeout(&error) => {
-            anyhow::bail!("sending our message: the server took nothing for {timeout:?}")
-        }
-        Err(error) => return Err(error).context("sending our message"),
-    }
-
-    // The server sends nothing after the greeting: it closes once it has
-    // read our line, and our read returns 0. Waiting for that tells us the
-    // conversation ended in order, and lets the time-out catch a server
-    // that never reads. (Through the same `BufReader`: bytes the server sent
-    // after the greeting may already wait in its buffer.)
-    reader.get_mut().restart(timeout);
+    // Our message, then the server's close. The server sends nothing after
+    // the greeting: it closes once it has read our line, and our read
+    // returns 0. Waiting for that tells us the conversation ended in order,
+    // and lets the time-out catch a server that never reads. (Through the
+    // same `BufReader`: bytes the server sent after the greeting may already
+    // wait in its buffer.) Both steps end in one `match`: a server that
+    // hangs up may show it while we send or while we wait, by chance.
     let mut after_greeting = [0u8; 256];
-    match reader.read(&mut after_greeting) {
+    let ended = send_line_and_shut_down(&stream, message).and_then(|()| {
+        reader.get_mut().restart(timeout);
+        reader.read(&mut after_greeting)
+    });
+    match ended {
         Ok(0) => Ok((greeting, Delivery::ServerClosed)),
         Ok(n) => anyhow::bail!(
             "the server sent more than one line: {} came after the greeting",
@@ -383,7 +379,7 @@ pub fn run_client(
             "waiting for the server to close the connection: it neither closed nor sent \
              anything within {timeout:?} of our message"
         ),
-        Err(error) => Err(error).context("waiting for the server to close the connection"),
+        Err(error) => Err(error).context("sending our message, or waiting for the server to close"),
     }
 }
 
@@ -547,6 +543,52 @@ mod tests {
             matches!(result, Err(LineError::TooLong { max: 10 })),
             "{result:?}"
         );
+    }
+
+    #[test]
+    fn a_failed_read_shows_the_bytes_that_came_before_it() {
+        let reset = || io::Error::from(io::ErrorKind::ConnectionReset);
+        let nothing = LineError::Io {
+            received: Vec::new(),
+            error: reset(),
+        };
+        assert_eq!(nothing.to_string(), reset().to_string());
+        let some = LineError::Io {
+            received: b"Hel".to_vec(),
+            error: reset(),
+        };
+        assert_eq!(
+            some.to_string(),
+            format!(
+                "{}, after receiving \"Hel\" (3 bytes) with no \"\\n\"",
+                reset()
+            )
+        );
+    }
+
+    #[test]
+    fn shown_bytes_are_cut_after_80() {
+        let exactly = "a".repeat(80);
+        assert_eq!(
+            show_bytes(exactly.as_bytes()),
+            format!("\"{exactly}\" (80 bytes)")
+        );
+        let over = "a".repeat(81);
+        assert_eq!(
+            show_bytes(over.as_bytes()),
+            format!("\"{exactly}\"... (81 bytes in all)")
+        );
+        assert_eq!(show_bytes(b"\xff"), "b\"\\xff\" (1 bytes)");
+    }
+
+    #[test]
+    fn the_bracketed_form_of_an_ipv6_address_loses_its_brackets() {
+        assert_eq!(unbracketed("[::1]"), "::1");
+        assert_eq!(unbracketed("::1"), "::1");
+        assert_eq!(unbracketed("localhost"), "localhost");
+        assert_eq!(display_address("[::1]", 7002), "[::1]:7002");
+        assert_eq!(display_address("::1", 7002), "[::1]:7002");
+        assert_eq!(display_address("127.0.0.1", 7002), "127.0.0.1:7002");
     }
 
     #[test]

@@ -10,18 +10,19 @@ use std::thread;
 use std::time::Duration;
 
 use common::lesson::{
-    DEFAULT_GREETING, DEFAULT_MESSAGE, ipv6_loopback_available, read_to_end_of_stream_or_hint,
+    DEFAULT_GREETING, DEFAULT_MESSAGE, accept_client, ipv6_loopback_available,
+    read_to_end_of_stream_or_hint,
 };
 use common::{
-    Finished, Running, accept, assert_wire, fake_server, read_line, reset_on_close, start_client,
+    Finished, Running, assert_wire, fake_server, read_line, reset_on_close, start_client,
 };
 
 /// Starts the real client against a listener of the test's own, and
 /// returns the client and the test's end of the connection.
 fn client_with_fake_server(args: &[&str]) -> (Running, TcpStream) {
     let (listener, addr) = fake_server();
-    let client = start_client(addr, args, b"");
-    let stream = accept(&listener);
+    let mut client = start_client(addr, args, b"");
+    let stream = accept_client(&listener, &mut client);
     (client, stream)
 }
 
@@ -274,8 +275,8 @@ fn connects_over_ipv6_written_bare_or_in_brackets() {
             .expect("reading the bound address")
             .port()
             .to_string();
-        let client = common::spawn(&["client", "--host", host, "--port", &port]);
-        let mut server = accept(&listener);
+        let mut client = common::spawn(&["client", "--host", host, "--port", &port]);
+        let mut server = accept_client(&listener, &mut client);
         server
             .write_all(b"hi over IPv6\n")
             .expect("sending the greeting");
@@ -293,4 +294,39 @@ fn connects_over_ipv6_written_bare_or_in_brackets() {
             finished.describe()
         );
     }
+}
+
+#[test]
+fn the_wait_for_the_close_has_a_time_out_of_its_own() {
+    // --timeout 4 bounds each step: the greeting, then the server's close.
+    // This server takes 2.5 s for each, 5 s in all: each step is in time,
+    // so the client must not give up after 4 s counted from the greeting.
+    let (client, mut server) = client_with_fake_server(&["--timeout", "4"]);
+    thread::sleep(Duration::from_millis(2500));
+    server
+        .write_all(format!("{DEFAULT_GREETING}\n").as_bytes())
+        .expect("sending the greeting");
+    let received = read_to_end_of_stream_or_hint(
+        &mut server,
+        "the client",
+        "after its line the client must shut down its write half",
+    );
+    assert_wire(
+        "the client",
+        &received,
+        format!("{DEFAULT_MESSAGE}\n").as_bytes(),
+    );
+    thread::sleep(Duration::from_millis(2500));
+    drop(server);
+
+    let finished = client.finish();
+    let expected = [format!("server says: {DEFAULT_GREETING}")];
+    assert!(
+        finished.status.success() && finished.stderr.is_empty() && finished.stdout == expected,
+        "the greeting and the close each came 2.5 s after the step before, within \
+         --timeout 4: expected exit status 0 and stdout {expected:?}\nhint: does the wait \
+         for the close start its own time-out, or is it left with what the greeting did not \
+         use?\n{}",
+        finished.describe()
+    );
 }

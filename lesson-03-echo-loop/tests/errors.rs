@@ -9,9 +9,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::lesson::{read_to_end_of_stream_or_hint, spawn_command};
+use common::lesson::{accept_client, read_to_end_of_stream_or_hint, spawn_command};
 use common::{
-    BIN, Finished, Running, accept, connect, echo_round_trip, escaped, fake_server, free_port, run,
+    BIN, Finished, Running, connect, echo_round_trip, escaped, fake_server, free_port, run,
     run_client, start_client, start_server,
 };
 
@@ -22,8 +22,8 @@ use common::{
 /// connection, and the bytes the client sent.
 fn client_against_fake_server(args: &[&str], input: &[u8]) -> (Running, TcpStream, Vec<u8>) {
     let (listener, addr) = fake_server();
-    let client = start_client(addr, args, input);
-    let mut stream = accept(&listener);
+    let mut client = start_client(addr, args, input);
+    let mut stream = accept_client(&listener, &mut client);
     let received = read_to_end_of_stream_or_hint(
         &mut stream,
         "the client",

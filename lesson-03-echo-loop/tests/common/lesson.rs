@@ -1,11 +1,13 @@
 //! What only lesson 03's tests need, beside the shared toolkit in `mod.rs`.
 
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::RecvTimeoutError;
+use std::thread;
+use std::time::{Duration, Instant};
 
-use super::{BIN, Running, WAIT, describe_io_error, escaped, lines_of};
+use super::{BIN, Running, WAIT, describe_io_error, escaped, lines_of, with_timeouts};
 
 /// Lesson 03's binary has two subcommands; the tests start `server`.
 pub const SERVER_COMMAND: &[&str] = &["server"];
@@ -107,4 +109,43 @@ pub fn ipv6_loopback_available() -> bool {
             false
         }
     }
+}
+
+/// Accepts the real client's connection on a listener of the test's own,
+/// waiting at most [`WAIT`], and fails at once, with what the client
+/// printed, if the client exits without connecting (a client that fails
+/// before it connects would otherwise cost the whole wait, and say less).
+#[track_caller]
+pub fn accept_client(listener: &TcpListener, client: &mut Running) -> TcpStream {
+    listener
+        .set_nonblocking(true)
+        .expect("making the listener non-blocking");
+    let deadline = Instant::now() + WAIT;
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            Err(err) => panic!("accepting the client: {err}"),
+        }
+        if let Ok(Some(status)) = client.child.try_wait() {
+            // It may have connected just before it exited: one last look.
+            if let Ok((stream, _)) = listener.accept() {
+                break stream;
+            }
+            panic!(
+                "the client exited ({status}) without connecting; stdout:\n{}\nstderr:\n{}",
+                client.seen.join("\n"),
+                client.stderr_so_far()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client did not connect within {WAIT:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    stream
+        .set_nonblocking(false)
+        .expect("making the connection blocking");
+    with_timeouts(stream)
 }
