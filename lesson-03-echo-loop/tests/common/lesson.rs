@@ -1,13 +1,13 @@
 //! What only lesson 03's tests need, beside the shared toolkit in `mod.rs`.
 
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::RecvTimeoutError;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{BIN, Running, WAIT, describe_io_error, escaped, lines_of, with_timeouts};
+use super::{Running, WAIT, describe_io_error, escaped, lines_of, with_timeouts};
 
 /// Lesson 03's binary has two subcommands; the tests start `server`.
 pub const SERVER_COMMAND: &[&str] = &["server"];
@@ -37,23 +37,28 @@ pub fn next_stderr_line(program: &mut Running) -> String {
     }
 }
 
-/// Like [`super::start_server`], but the server may open at most `limit`
-/// files and sockets: its soft descriptor limit is set in the child only,
-/// by `sh -c 'ulimit -S -n LIMIT && exec BIN server ...'`; the test process
-/// keeps its own.
+/// The lowest descriptor number that process `pid` has free: the number
+/// its next `accept` would get (Linux: read from `/proc/PID/fd`).
 #[track_caller]
-pub fn start_server_with_descriptor_limit(limit: u32, args: &[&str]) -> (Running, SocketAddr) {
-    let mut command = Command::new("sh");
-    command
-        .arg("-c")
-        .arg(format!("ulimit -S -n {limit} && exec \"$0\" \"$@\""))
-        .arg(BIN)
-        .args(SERVER_COMMAND)
-        .args(["--port", "0"])
-        .args(args);
-    let mut server = spawn_command(command, Stdio::null());
-    let addr = server.listening_addr();
-    (server, addr)
+pub fn lowest_free_descriptor(pid: u32) -> u32 {
+    let open: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|err| panic!("listing /proc/{pid}/fd: {err}"))
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    (0..).find(|fd| !open.contains(fd)).expect("a free number")
+}
+
+/// Sets the soft limit on open descriptors of the running process `pid`
+/// (and of no other) with `prlimit`. Says why not if that cannot be done.
+pub fn set_descriptor_limit(pid: u32, limit: u32) -> Result<(), String> {
+    match Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={limit}:")])
+        .status()
+    {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("prlimit --nofile={limit}: failed: {status}")),
+        Err(err) => Err(format!("prlimit cannot run here: {err}")),
+    }
 }
 
 /// Reads until `who` ends its stream (a read returns 0 bytes) and returns
