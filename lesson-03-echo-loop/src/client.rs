@@ -138,27 +138,16 @@ fn send_lines<R: BufRead>(
     // Whether the last piece sent ended in the middle of a line.
     let mut mid_line = false;
     loop {
-        // Bytes, not a String: the server echoes any bytes, so the client
-        // sends any bytes too (invalid UTF-8 included).
-        let mut piece = Vec::new();
-        let read = input
-            .by_ref()
-            .take(PIECE_SIZE as u64)
-            .read_until(b'\n', &mut piece);
-        if let Err(err) = read {
-            // Finish the conversation cleanly, so the reader is not left
-            // waiting for a close, and report the real problem.
-            let _ = stream.shutdown(Shutdown::Write);
-            return Err(err).context("cannot read the input");
-        }
-        // Shorter than a piece and no "\n": the input has ended.
-        if piece.len() < PIECE_SIZE && piece.last() != Some(&b'\n') {
-            if piece.is_empty() && !mid_line {
-                break;
+        let piece = match read_piece(&mut input, mid_line) {
+            Ok(Some(piece)) => piece,
+            Ok(None) => break,
+            Err(err) => {
+                // Finish the conversation cleanly, so the reader is not left
+                // waiting for a close, and report the real problem.
+                let _ = stream.shutdown(Shutdown::Write);
+                return Err(err).context("cannot read the input");
             }
-            // The last line has no "\n": give it one.
-            piece.push(b'\n');
-        }
+        };
         mid_line = piece.last() != Some(&b'\n');
 
         // Tell the reader first, so it is never surprised by an echo.
@@ -186,6 +175,29 @@ fn send_lines<R: BufRead>(
         .shutdown(Shutdown::Write)
         .context("cannot shut down the write half")?;
     Ok(())
+}
+
+/// The next piece of `input`: up to and including the next `\n`, but never
+/// more than [`PIECE_SIZE`] bytes; `None` at the end of the input.
+/// `mid_line` says whether the previous piece ended inside a line: then a
+/// line that ends with the input gets its `\n` even if no byte is left.
+fn read_piece(input: &mut impl BufRead, mid_line: bool) -> io::Result<Option<Vec<u8>>> {
+    // Bytes, not a String: the server echoes any bytes, so the client sends
+    // any bytes too (invalid UTF-8 included).
+    let mut piece = Vec::new();
+    input
+        .by_ref()
+        .take(PIECE_SIZE as u64)
+        .read_until(b'\n', &mut piece)?;
+    // Shorter than a piece and no "\n": the input has ended.
+    if piece.len() < PIECE_SIZE && piece.last() != Some(&b'\n') {
+        if piece.is_empty() && !mid_line {
+            return Ok(None);
+        }
+        // The last line has no "\n": give it one.
+        piece.push(b'\n');
+    }
+    Ok(Some(piece))
 }
 // ANCHOR_END: send_lines
 
@@ -539,6 +551,132 @@ pub fn display_address(host: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
+    use std::net::TcpListener;
+
+    /// Two ends of a loopback connection: ours, and the peer's.
+    fn connected_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+        let addr = listener.local_addr().expect("reading the bound address");
+        let ours = TcpStream::connect(addr).expect("connecting");
+        let (peer, _) = listener.accept().expect("accepting");
+        peer.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("setting a read time-out");
+        (ours, peer)
+    }
+
+    /// Runs `send_lines` on `input` against a peer that reads everything.
+    /// Returns the pieces it announced to the reader (at most 20: a writer
+    /// that never stops is cut off there) and the bytes on the wire.
+    fn pieces_sent(input: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>) {
+        let (ours, mut peer) = connected_pair();
+        let (sent_pieces, pieces) = mpsc::sync_channel(PIECES_IN_FLIGHT);
+        let input = Cursor::new(input.to_vec());
+        let writer =
+            thread::spawn(move || send_lines(input, ours, sent_pieces, Duration::from_secs(5)));
+        let wire = thread::spawn(move || {
+            let mut wire = Vec::new();
+            peer.read_to_end(&mut wire).expect("reading what was sent");
+            wire
+        });
+        let mut announced = Vec::new();
+        while announced.len() < 20 {
+            match pieces.recv_timeout(Duration::from_secs(5)) {
+                Ok(piece) => announced.push(piece),
+                Err(_) => break,
+            }
+        }
+        drop(pieces);
+        writer
+            .join()
+            .expect("the writer panicked")
+            .expect("sending the lines");
+        (announced, wire.join().expect("the reading thread panicked"))
+    }
+
+    #[test]
+    fn each_line_goes_out_with_its_newline_as_one_piece() {
+        let (pieces, wire) = pieces_sent(b"one\n\ntwo\nthree");
+        assert_eq!(pieces, [&b"one\n"[..], b"\n", b"two\n", b"three\n"]);
+        assert_eq!(wire, b"one\n\ntwo\nthree\n");
+        let (pieces, wire) = pieces_sent(b"");
+        assert!(pieces.is_empty() && wire.is_empty(), "{pieces:?} {wire:?}");
+    }
+
+    #[test]
+    fn a_long_line_goes_out_in_pieces() {
+        let mut line = vec![b'x'; 2 * PIECE_SIZE + 10];
+        line.push(b'\n');
+        let (pieces, wire) = pieces_sent(&line);
+        let sizes: Vec<usize> = pieces.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [PIECE_SIZE, PIECE_SIZE, 11]);
+        assert!(wire == line, "the wire holds {} bytes", wire.len());
+
+        // A last line of exactly one piece, without "\n", gets its "\n" as
+        // a piece of its own.
+        let (pieces, wire) = pieces_sent(&vec![b'y'; PIECE_SIZE]);
+        let sizes: Vec<usize> = pieces.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [PIECE_SIZE, 1]);
+        assert_eq!(wire.len(), PIECE_SIZE + 1);
+        assert_eq!(wire.last(), Some(&b'\n'));
+    }
+
+    #[test]
+    fn a_send_that_times_out_names_its_line() {
+        // The peer never reads: once the buffers between us are full, a
+        // write waits for the time-out. Every line is one piece, so the line
+        // it stops at is past the first.
+        let (ours, _peer_that_never_reads) = connected_pair();
+        ours.set_write_timeout(Some(Duration::from_secs(1)))
+            .expect("setting a write time-out");
+        let mut line = vec![b'z'; PIECE_SIZE - 1];
+        line.push(b'\n');
+        let input = Cursor::new(line.repeat(1000));
+        let (sent_pieces, pieces) = mpsc::sync_channel(PIECES_IN_FLIGHT);
+        let drain = thread::spawn(move || pieces.iter().count());
+        let error = send_lines(input, ours, sent_pieces, Duration::from_secs(1))
+            .expect_err("64 MB to a peer that never reads");
+        drain.join().expect("the draining thread panicked");
+        let message = format!("{error:#}");
+        let line_number: u64 = message
+            .strip_prefix("cannot send line ")
+            .and_then(|rest| rest.strip_suffix(": the server took none of it for 1s"))
+            .and_then(|number| number.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected message {message:?}"));
+        assert!(line_number > 1, "{message}");
+    }
+
+    #[test]
+    fn a_send_to_a_peer_that_reset_the_connection_says_so() {
+        let (ours, peer) = connected_pair();
+        socket2::SockRef::from(&peer)
+            .set_linger(Some(Duration::ZERO))
+            .expect("setting SO_LINGER to 0");
+        drop(peer);
+        let mut line = vec![b'r'; PIECE_SIZE - 1];
+        line.push(b'\n');
+        let (sent_pieces, pieces) = mpsc::sync_channel(PIECES_IN_FLIGHT);
+        let drain = thread::spawn(move || pieces.iter().count());
+        let error = send_lines(
+            Cursor::new(line.repeat(100)),
+            ours,
+            sent_pieces,
+            Duration::from_secs(5),
+        )
+        .expect_err("a peer that reset the connection");
+        drain.join().expect("the draining thread panicked");
+        let io_error = error
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<io::Error>())
+            .unwrap_or_else(|| panic!("no io::Error in {error:#}"));
+        assert!(
+            matches!(
+                io_error.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ) && format!("{error:#}").starts_with("cannot send line "),
+            "{error:#}"
+        );
+    }
 
     #[test]
     fn excerpt_escapes_and_shortens() {

@@ -169,6 +169,44 @@ fn a_wrong_echo_is_an_echo_error_with_the_line_and_both_sides_bytes() {
     assert_eq!(out, b"echo: hi\n", "only the first echo was printed");
 }
 
+#[test]
+fn a_long_line_cut_short_by_an_error_still_ends_its_printed_line() {
+    // The first piece of a 100 000-byte line comes back right and is
+    // printed; the second differs. The printed part must end with "\n", or
+    // the error on stderr would continue the `echo:` line in a terminal.
+    let (listener, addr) = fake_server();
+    let mut input = vec![b'a'; 100_000];
+    input.push(b'\n');
+    let to_send = input.clone();
+    let client = thread::spawn(move || {
+        let mut out = Vec::new();
+        let result = run_client(
+            "127.0.0.1",
+            addr.port(),
+            Cursor::new(to_send),
+            Duration::from_secs(5),
+            &mut out,
+        );
+        (result, out)
+    });
+    let mut server = accept(&listener);
+    let received = read_to_end_of_stream(&mut server, "the client");
+    assert!(received == input, "the client sent {}", escaped(&received));
+    let mut echo = input.clone();
+    echo[70_000] = b'b';
+    server.write_all(&echo).expect("sending a wrong echo");
+    drop(server);
+    let (result, out) = client.join().expect("the client thread panicked");
+
+    assert!(result.is_err(), "the echo differs at byte 70000");
+    let expected = format!("echo: {}\n", "a".repeat(64 * 1024));
+    assert!(
+        out == expected.as_bytes(),
+        "expected the first piece's echo, ended with \"\\n\"; printed {}",
+        escaped(&out)
+    );
+}
+
 /// A log output the test can read back while the server's log writer owns
 /// a clone of it.
 #[derive(Clone, Default)]
