@@ -247,14 +247,21 @@ impl<'a> Deadline<'a> {
 
 impl Read for Deadline<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            // The time is up. (`set_read_timeout` would refuse a zero
-            // time-out anyway: to the system, zero means "wait for ever".)
-            return Err(io::ErrorKind::TimedOut.into());
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                // The time is up. (`set_read_timeout` would refuse a zero
+                // time-out anyway: to the system, zero means "wait for ever".)
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            match self.stream.read(buffer) {
+                // A read with a time-out is interrupted when the program is
+                // stopped (Ctrl-Z) and continued (`fg`): wait for the rest.
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                result => return result,
+            }
         }
-        self.stream.set_read_timeout(Some(left))?;
-        self.stream.read(buffer)
     }
 }
 // ANCHOR_END: deadline

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::lesson::{
     DEFAULT_GREETING, DEFAULT_MESSAGE, accept_client, ipv6_loopback_available,
-    read_to_end_of_stream_or_hint,
+    read_to_end_of_stream_or_hint, stop_and_continue,
 };
 use common::{
     Finished, Running, assert_wire, fake_server, read_line, reset_on_close, start_client,
@@ -327,6 +327,32 @@ fn the_wait_for_the_close_has_a_time_out_of_its_own() {
          --timeout 4: expected exit status 0 and stdout {expected:?}\nhint: does the wait \
          for the close start its own time-out, or is it left with what the greeting did not \
          use?\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn a_client_stopped_and_continued_keeps_waiting_for_the_close() {
+    // Ctrl-Z and `fg` while the client waits for the server to close: its
+    // read, which has a time-out, fails with "Interrupted", and it must
+    // read again.
+    let (client, mut server) = client_with_fake_server(&[]);
+    server
+        .write_all(format!("{DEFAULT_GREETING}\n").as_bytes())
+        .expect("sending the greeting");
+    read_to_end_of_stream_or_hint(
+        &mut server,
+        "the client",
+        "after its line the client must shut down its write half",
+    );
+    stop_and_continue(&client);
+    drop(server);
+    let finished = client.finish();
+    let expected = [format!("server says: {DEFAULT_GREETING}")];
+    assert!(
+        finished.status.success() && finished.stdout == expected,
+        "after Ctrl-Z and fg the client should still see the close and exit 0\n\
+         hint: does it read again after an Interrupted error?\n{}",
         finished.describe()
     );
 }

@@ -260,13 +260,17 @@ fn check_echoes<W: Write>(
         sent: Vec::new(),
         received: received.to_vec(),
     };
-    match stream.read(&mut extra) {
-        Ok(0) => Ok(report),
-        Ok(n) => Err(after_last_line(EchoErrorKind::SentMore, &extra[..n]).into()),
-        Err(err) if is_timeout(&err) => {
-            Err(after_last_line(EchoErrorKind::DidNotClose(timeout), b"").into())
-        }
-        Err(err) => Err(err).context("waiting for the server to close after the last echo"),
+    loop {
+        return match stream.read(&mut extra) {
+            Ok(0) => Ok(report),
+            Ok(n) => Err(after_last_line(EchoErrorKind::SentMore, &extra[..n]).into()),
+            // Stopped (Ctrl-Z) and continued (`fg`) while waiting: wait on.
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if is_timeout(&err) => {
+                Err(after_last_line(EchoErrorKind::DidNotClose(timeout), b"").into())
+            }
+            Err(err) => Err(err).context("waiting for the server to close after the last echo"),
+        };
     }
 }
 
@@ -294,6 +298,8 @@ fn read_echo(mut stream: &TcpStream, sent: &[u8], timeout: Duration) -> Result<(
                 break;
             }
             Ok(n) => received += n,
+            // A read with a time-out is interrupted when the client is
+            // stopped (Ctrl-Z) and continued (`fg`): read again.
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) if is_timeout(&err) => {
                 ended = Some(EchoErrorKind::TimedOut(timeout));

@@ -138,7 +138,13 @@ pub fn echo_client(
     loop {
         // Python: `data = conn.recv(16384)`. It returns as soon as *some*
         // bytes have arrived: maybe part of a line, maybe several lines.
-        let n = stream.read(&mut buffer)?;
+        let n = match stream.read(&mut buffer) {
+            Ok(n) => n,
+            // A read with a time-out is interrupted when the server is
+            // stopped (Ctrl-Z) and continued (`fg`): try again.
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
         if n == 0 {
             // End of stream: the client shut down its write half (or closed).
             return Ok(());
@@ -185,8 +191,10 @@ fn describe_client_error(err: &io::Error, idle_timeout: Duration) -> String {
             "time-out, no progress for {}s (the client sent nothing, or stopped reading its echo)",
             idle_timeout.as_secs_f64()
         ),
-        io::ErrorKind::ConnectionReset => "connection reset by the client".to_string(),
-        io::ErrorKind::BrokenPipe => "the client closed before reading its echo".to_string(),
+        // A write after the reset has already been reported says BrokenPipe.
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => {
+            "connection reset by the client".to_string()
+        }
         _ => err.to_string(),
     }
 }

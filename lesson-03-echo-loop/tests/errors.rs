@@ -9,10 +9,12 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::lesson::{accept_client, read_to_end_of_stream_or_hint, spawn_command};
+use common::lesson::{
+    accept_client, read_to_end_of_stream_or_hint, spawn_command, stop_and_continue,
+};
 use common::{
-    BIN, Finished, Running, connect, echo_round_trip, escaped, fake_server, free_port, run,
-    run_client, start_client, start_server,
+    BIN, Finished, Running, connect, echo_round_trip, escaped, fake_server, free_port,
+    reset_on_close, run, run_client, start_client, start_server,
 };
 
 /// Starts the real client with `args` and `input` against a server played
@@ -207,6 +209,66 @@ fn a_long_line_that_goes_wrong_in_a_later_piece_names_the_byte_in_the_line() {
         "error: the echo of line 1 differs from what was sent, from byte 70000 on: \
          sent ...\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"... (34465 bytes), \
          received ...\"baaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"... (34465 bytes)\n",
+    );
+}
+
+#[test]
+fn an_answer_to_an_empty_line_is_shown_whole() {
+    // An empty line is one byte, "\n"; the answer is still shown whole.
+    let (client, mut server, _) = client_against_fake_server(&["--message", ""], b"");
+    server
+        .write_all(b"ERR server busy\n")
+        .expect("sending an answer");
+    drop(server);
+    assert_failed(
+        &client.finish(),
+        &[],
+        "error: the echo of line 1 differs from what was sent, from byte 0 on: \
+         sent \"\\n\" (1 bytes), received \"ERR server busy\\n\" (16 bytes)\n",
+    );
+}
+
+#[test]
+fn a_server_that_resets_instead_of_echoing() {
+    let (client, server, _) = client_against_fake_server(&["--message", "hi"], b"");
+    reset_on_close(&server);
+    drop(server);
+    assert_failed(
+        &client.finish(),
+        &[],
+        "error: waiting for the echo of line 1 (0 of 3 bytes received): Connection reset by \
+         peer (os error 104)\n",
+    );
+}
+
+#[test]
+fn a_server_that_resets_after_the_last_echo() {
+    let (client, mut server, received) = client_against_fake_server(&["--message", "hi"], b"");
+    server.write_all(&received).expect("sending the echo");
+    reset_on_close(&server);
+    drop(server);
+    assert_failed(
+        &client.finish(),
+        &["echo: hi"],
+        "error: waiting for the server to close after the last echo: Connection reset by peer \
+         (os error 104)\n",
+    );
+}
+
+#[test]
+fn a_client_stopped_and_continued_keeps_waiting_for_its_echo() {
+    // Ctrl-Z and `fg` while the client waits for an echo: its read, which
+    // has a time-out, fails with "Interrupted", and it must read again.
+    let (client, mut server, received) = client_against_fake_server(&["--message", "hi"], b"");
+    stop_and_continue(&client);
+    server.write_all(&received).expect("sending the echo");
+    drop(server);
+    let finished = client.finish();
+    assert!(
+        finished.status.success() && finished.stdout == ["echo: hi"],
+        "after Ctrl-Z and fg the client should still get its echo and exit 0\n\
+         hint: does it read again after an Interrupted error?\n{}",
+        finished.describe()
     );
 }
 

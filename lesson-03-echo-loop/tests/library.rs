@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::{accept, escaped, fake_server, read_to_end_of_stream};
 use lesson_03_echo_loop::{
-    ClientReport, ECHO_BUFFER_SIZE, EchoCounts, EchoError, EchoErrorKind, ServerOptions,
-    echo_client, run_client, run_server,
+    ClientReport, ECHO_BUFFER_SIZE, EchoCounts, EchoError, EchoErrorKind, KEPT_AFTER_DIFFERENCE,
+    ServerOptions, echo_client, run_client, run_server,
 };
 
 #[test]
@@ -204,6 +204,63 @@ fn a_long_line_cut_short_by_an_error_still_ends_its_printed_line() {
         out == expected.as_bytes(),
         "expected the first piece's echo, ended with \"\\n\"; printed {}",
         escaped(&out)
+    );
+}
+
+/// Runs the client in-process on `input` against a server played by the
+/// test, which reads everything and then sends `answer` and closes.
+/// Returns what the client returned and what it printed.
+fn client_against(input: &'static [u8], answer: &[u8]) -> (anyhow::Result<ClientReport>, Vec<u8>) {
+    let (listener, addr) = fake_server();
+    let client = thread::spawn(move || {
+        let mut out = Vec::new();
+        let result = run_client(
+            "127.0.0.1",
+            addr.port(),
+            Cursor::new(input),
+            Duration::from_secs(5),
+            &mut out,
+        );
+        (result, out)
+    });
+    let mut server = accept(&listener);
+    read_to_end_of_stream(&mut server, "the client");
+    server.write_all(answer).expect("answering");
+    drop(server);
+    client.join().expect("the client thread panicked")
+}
+
+#[test]
+fn bytes_after_the_last_echo_are_an_echo_error_after_the_last_line() {
+    let (result, out) = client_against(b"hi\n", b"hi\nsurprise\n");
+    let error = result.expect_err("more than the echo came back");
+    let Some(echo_error) = error.downcast_ref::<EchoError>() else {
+        panic!("run_client should return an EchoError, it returned {error:#}");
+    };
+    assert!(
+        matches!(echo_error.kind, EchoErrorKind::SentMore)
+            && echo_error.line == 2
+            && echo_error.sent.is_empty()
+            && echo_error.received == b"surprise\n",
+        "expected SentMore after line 1 (line 2), received \"surprise\\n\"; got {echo_error:?}"
+    );
+    assert_eq!(out, b"echo: hi\n");
+}
+
+#[test]
+fn a_wrong_answer_without_a_newline_is_kept_up_to_a_bound() {
+    // 1000 bytes and no "\n": the error keeps what answered the line and
+    // KEPT_AFTER_DIFFERENCE bytes more, not everything the server sends.
+    let (result, _) = client_against(b"hi\n", &[b'E'; 1000]);
+    let error = result.expect_err("the echo was wrong");
+    let Some(echo_error) = error.downcast_ref::<EchoError>() else {
+        panic!("run_client should return an EchoError, it returned {error:#}");
+    };
+    assert!(
+        matches!(echo_error.kind, EchoErrorKind::Differs)
+            && echo_error.received == vec![b'E'; 3 + KEPT_AFTER_DIFFERENCE],
+        "expected {} bytes of \"E\"; got {echo_error:?}",
+        3 + KEPT_AFTER_DIFFERENCE
     );
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::lesson::{
     ipv6_loopback_available, line_if_any, lowest_free_descriptor, next_stderr_line,
-    set_descriptor_limit,
+    set_descriptor_limit, stop_and_continue,
 };
 use common::{
     SOCKET_WAIT, connect, describe_io_error, echo_round_trip, escaped, expect_bytes,
@@ -498,4 +498,23 @@ fn listens_on_ipv6_loopback_written_bare_or_in_brackets() {
         let mut client = connect(addr);
         echo_round_trip(&mut client, b"over IPv6\n", "the server");
     }
+}
+
+#[test]
+fn a_server_stopped_and_continued_keeps_its_client() {
+    // Ctrl-Z and `fg` on the server while it waits for its client's next
+    // bytes: its read, which has a time-out, fails with "Interrupted", and
+    // it must read again, not hang up on the client.
+    let (mut server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+    echo_round_trip(&mut client, b"before\n", "the server");
+    let local = client.local_addr().expect("reading our address");
+    assert_eq!(server.next_line(), format!("client {local} connected"));
+    stop_and_continue(&server);
+    echo_round_trip(&mut client, b"after\n", "the server");
+    assert_eq!(
+        line_if_any(&mut server),
+        None,
+        "the server logged something about a client it should still be serving"
+    );
 }

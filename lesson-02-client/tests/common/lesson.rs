@@ -200,3 +200,28 @@ pub fn accept_client(listener: &TcpListener, client: &mut Running) -> TcpStream 
         .expect("making the connection blocking");
     with_timeouts(stream)
 }
+
+/// Stops the program as Ctrl-Z does (SIGSTOP), waits (bounded) until the
+/// system shows it stopped, and lets it go on as `fg` does (SIGCONT). A
+/// read with a time-out that was waiting fails with "Interrupted" on the
+/// way; the program must simply read again.
+#[track_caller]
+pub fn stop_and_continue(program: &Running) {
+    program.signal("STOP");
+    let stat = format!("/proc/{}/stat", program.pid());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // The state is the first field after the program's name, "(...)".
+        let text = std::fs::read_to_string(&stat).unwrap_or_default();
+        let state = text.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        if state.is_some_and(|rest| rest.starts_with('T')) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the program did not stop within {WAIT:?}: {text}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    program.signal("CONT");
+}
