@@ -273,6 +273,24 @@ fn a_client_stopped_and_continued_keeps_waiting_for_its_echo() {
 }
 
 #[test]
+fn a_client_stopped_and_continued_keeps_waiting_for_the_close() {
+    // The same, while the client waits for the server to close after the
+    // last echo.
+    let (mut client, mut server, received) = client_against_fake_server(&["--message", "hi"], b"");
+    server.write_all(&received).expect("sending the echo");
+    assert_eq!(client.next_line(), "echo: hi");
+    stop_and_continue(&client);
+    drop(server);
+    let finished = client.finish();
+    assert!(
+        finished.status.success() && finished.stdout == ["echo: hi"],
+        "after Ctrl-Z and fg the client should still see the close and exit 0\n\
+         hint: does it read again after an Interrupted error?\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
 fn a_server_that_sends_more_than_it_was_sent() {
     let (client, mut server, mut received) = client_against_fake_server(&["--message", "hi"], b"");
     received.extend_from_slice(b"surprise\n");

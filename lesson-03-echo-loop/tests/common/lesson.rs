@@ -161,21 +161,39 @@ pub fn accept_client(listener: &TcpListener, client: &mut Running) -> TcpStream 
 /// way; the program must simply read again.
 #[track_caller]
 pub fn stop_and_continue(program: &Running) {
+    // First wait until every thread sleeps, in a read or another wait: the
+    // stop must catch the program waiting, not on its way there.
+    wait_until_every_thread_is(program, 'S');
     program.signal("STOP");
-    let stat = format!("/proc/{}/stat", program.pid());
+    wait_until_every_thread_is(program, 'T');
+    program.signal("CONT");
+}
+
+/// Waits (at most [`WAIT`]) until every thread of the program is in
+/// `state` as `/proc/PID/task/TID/stat` shows it: 'S' sleeping, 'T' stopped.
+#[track_caller]
+fn wait_until_every_thread_is(program: &Running, state: char) {
+    let tasks = format!("/proc/{}/task", program.pid());
     let deadline = Instant::now() + WAIT;
     loop {
-        // The state is the first field after the program's name, "(...)".
-        let text = std::fs::read_to_string(&stat).unwrap_or_default();
-        let state = text.rsplit_once(')').map(|(_, rest)| rest.trim_start());
-        if state.is_some_and(|rest| rest.starts_with('T')) {
-            break;
+        let states: Vec<char> = std::fs::read_dir(&tasks)
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| {
+                        let text = std::fs::read_to_string(entry.ok()?.path().join("stat")).ok()?;
+                        // The state is the first field after the name, "(...)".
+                        text.rsplit_once(')')?.1.trim_start().chars().next()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !states.is_empty() && states.iter().all(|s| *s == state) {
+            return;
         }
         assert!(
             Instant::now() < deadline,
-            "the program did not stop within {WAIT:?}: {text}"
+            "the program's threads did not all reach state {state} within {WAIT:?}: {states:?}"
         );
         thread::sleep(Duration::from_millis(10));
     }
-    program.signal("CONT");
 }
