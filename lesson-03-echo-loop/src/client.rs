@@ -221,25 +221,28 @@ fn check_echoes<W: Write>(
     // The loop ends when the writer has sent everything and dropped its sender.
     for sent in expected_pieces {
         let line = report.lines + 1;
-        if let Err(wrong) = read_echo(stream, &sent, timeout) {
-            if offset > 0 {
-                // End the part of this long line that was already printed.
-                writeln!(out)?;
+        let echo = match read_echo(stream, &sent, timeout) {
+            Ok(echo) => echo,
+            Err(wrong) => {
+                if offset > 0 {
+                    // End the part of this long line that was already printed.
+                    writeln!(out)?;
+                }
+                return Err(EchoError {
+                    kind: wrong.kind,
+                    line,
+                    offset,
+                    sent,
+                    received: wrong.received,
+                }
+                .into());
             }
-            return Err(EchoError {
-                kind: wrong.kind,
-                line,
-                offset,
-                sent,
-                received: wrong.received,
-            }
-            .into());
-        }
+        };
         if offset == 0 {
             write!(out, "echo: ")?;
         }
         let line_ends = sent.last() == Some(&b'\n');
-        print_text(out, &mut unfinished, &sent, line_ends)?;
+        print_text(out, &mut unfinished, &echo, line_ends)?;
         out.flush()?;
         report.bytes += sent.len() as u64;
         if line_ends {
@@ -285,8 +288,9 @@ struct WrongEcho {
 
 /// Reads the echo of `sent`: exactly as many bytes, however many `read`
 /// calls that takes (one read returns what has arrived so far, maybe half
-/// a line). Returns what went wrong, with the bytes that did arrive.
-fn read_echo(mut stream: &TcpStream, sent: &[u8], timeout: Duration) -> Result<(), WrongEcho> {
+/// a line). Returns the echo, or what went wrong with the bytes that did
+/// arrive.
+fn read_echo(mut stream: &TcpStream, sent: &[u8], timeout: Duration) -> Result<Vec<u8>, WrongEcho> {
     // Never more than the client itself sent: the length is known.
     let mut echo = vec![0u8; sent.len()];
     let mut received = 0;
@@ -326,7 +330,7 @@ fn read_echo(mut stream: &TcpStream, sent: &[u8], timeout: Duration) -> Result<(
         });
     }
     match ended {
-        None => Ok(()),
+        None => Ok(echo),
         Some(kind) => Err(WrongEcho {
             kind,
             received: echo,
