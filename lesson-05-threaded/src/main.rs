@@ -2,12 +2,17 @@
 //! `client` is lesson 03's client (the protocol did not change, so neither
 //! did the client), and `load` runs many clients at once and reports.
 
+use std::fmt;
 use std::io::{self, BufRead, BufReader, Cursor, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use lesson_05_threaded::descriptors::{
+    RESERVED_DESCRIPTORS, clients_that_fit, raise_open_file_limit,
+};
 use lesson_05_threaded::load::{LoadOptions, MAX_REQUEST_SIZE, default_threads, run_load};
 use lesson_05_threaded::{
     CLIENT_STACK_SIZE, DEFAULT_BACKLOG, DEFAULT_PORT, ServerConfig, Shutdown, bind, run_server,
@@ -63,11 +68,11 @@ enum Command {
     Load {
         #[command(flatten)]
         endpoint: Endpoint,
-        /// Concurrent connections.
+        /// Concurrent connections (at most 10000).
         #[arg(long, value_name = "N", default_value_t = 10,
               value_parser = clap::value_parser!(u64).range(1..))]
         clients: u64,
-        /// Round trips per connection.
+        /// Round trips per connection (at most 10 million over all clients).
         #[arg(long, value_name = "R", default_value_t = 100,
               value_parser = clap::value_parser!(u64).range(1..))]
         rounds: u64,
@@ -89,16 +94,13 @@ enum Command {
         /// Write each request in two pieces before reading the echo.
         #[arg(long)]
         split: bool,
-        /// Leave Nagle's algorithm on for the load's sockets.
-        #[arg(long)]
-        nagle: bool,
     },
 }
 
 /// Where the server listens, or where the client connects.
 #[derive(Args)]
 struct Endpoint {
-    /// The host name or IP address (127.0.0.1: this machine only).
+    /// The host name or IP address (127.0.0.1: this machine only; IPv6 as ::1 or [::1]).
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
     /// The TCP port (0 lets the system choose a free one, for the server).
@@ -107,8 +109,33 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    fn address(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+    /// The host without the brackets of `[::1]`: std resolves `("::1", port)`,
+    /// not `("[::1]", port)`.
+    fn host(&self) -> &str {
+        self.host
+            .strip_prefix('[')
+            .and_then(|host| host.strip_suffix(']'))
+            .unwrap_or(&self.host)
+    }
+
+    /// The first address the host and port resolve to.
+    fn resolve(&self) -> anyhow::Result<SocketAddr> {
+        (self.host(), self.port)
+            .to_socket_addrs()
+            .with_context(|| format!("cannot resolve {self}"))?
+            .next()
+            .with_context(|| format!("{self} resolves to no address"))
+    }
+}
+
+/// `127.0.0.1:7005`, `[::1]:7005`, `localhost:7005`: for messages.
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host().contains(':') {
+            write!(f, "[{}]:{}", self.host(), self.port)
+        } else {
+            write!(f, "{}:{}", self.host(), self.port)
+        }
     }
 }
 
@@ -135,7 +162,7 @@ fn main() -> ExitCode {
                 nodelay: !nagle,
                 stack_size: CLIENT_STACK_SIZE,
             };
-            server(&endpoint, backlog, &config)
+            server(&endpoint, backlog, config)
         }
         Command::Client {
             endpoint,
@@ -149,23 +176,26 @@ fn main() -> ExitCode {
             size,
             timeout,
             split,
-            nagle,
             threads,
         } => {
-            let threads = match threads {
-                Some(threads) => usize::try_from(threads).unwrap_or(usize::MAX),
-                None => default_threads(),
-            };
             let options = LoadOptions {
                 clients: usize::try_from(clients).unwrap_or(usize::MAX),
-                rounds: usize::try_from(rounds).unwrap_or(usize::MAX),
+                rounds,
                 size: usize::try_from(size).unwrap_or(usize::MAX),
                 timeout: Duration::from_secs(timeout),
                 split,
-                nodelay: !nagle,
                 // run_load caps it at the number of clients.
-                threads,
+                threads: match threads {
+                    Some(threads) => usize::try_from(threads).unwrap_or(usize::MAX),
+                    None => default_threads(),
+                },
             };
+            // Values out of bounds are a usage error (exit 2), like clap's own.
+            if let Err(problem) = options.check() {
+                Cli::command()
+                    .error(clap::error::ErrorKind::ValueValidation, problem)
+                    .exit();
+            }
             load(&endpoint, &options)
         }
     };
@@ -182,10 +212,32 @@ fn main() -> ExitCode {
 }
 
 // ANCHOR: server_main
-fn server(endpoint: &Endpoint, backlog: i32, config: &ServerConfig) -> anyhow::Result<()> {
-    let address = endpoint.address();
-    let listener =
-        bind(address.as_str(), backlog).with_context(|| format!("cannot listen on {address}"))?;
+fn server(endpoint: &Endpoint, backlog: i32, mut config: ServerConfig) -> anyhow::Result<()> {
+    let listener = bind((endpoint.host(), endpoint.port), backlog)
+        .with_context(|| format!("cannot listen on {endpoint}"))?;
+
+    // Every client is a file descriptor: make room for as many as we may,
+    // and if --max-connections still does not fit, serve fewer and say so.
+    let open_files = raise_open_file_limit();
+    let fit = clients_that_fit(open_files);
+    if fit == 0 {
+        anyhow::bail!(
+            "the open-file limit ({}, see ulimit -n) leaves no room for clients: the server \
+             keeps {RESERVED_DESCRIPTORS} descriptors for itself; raise it with ulimit -n \
+             before starting the server",
+            open_files.unwrap_or(0)
+        );
+    }
+    if config.max_connections > fit {
+        eprintln!(
+            "warning: serving at most {fit} clients at once, not {}: each client is an open \
+             file, and this process may have only {} open (ulimit -n), {RESERVED_DESCRIPTORS} \
+             of them for the server itself",
+            config.max_connections,
+            open_files.unwrap_or(0)
+        );
+        config.max_connections = fit;
+    }
 
     // Install the handler before announcing the address: whoever reads
     // `listening on` may send SIGINT right away, and without a handler
@@ -199,7 +251,7 @@ fn server(endpoint: &Endpoint, backlog: i32, config: &ServerConfig) -> anyhow::R
     writeln!(stdout, "listening on {}", listener.local_addr()?)?;
     stdout.flush()?;
 
-    run_server(listener, config, shutdown, io::stdout())?;
+    run_server(listener, &config, shutdown, io::stdout())?;
     Ok(())
 }
 // ANCHOR_END: server_main
@@ -220,7 +272,7 @@ fn client(endpoint: &Endpoint, timeout: u64, messages: Vec<String>) -> anyhow::R
     };
     let mut stdout = io::stdout().lock();
     lesson_03_echo_loop::run_client(
-        &endpoint.address(),
+        &endpoint.to_string(),
         input,
         Duration::from_secs(timeout),
         &mut stdout,
@@ -230,12 +282,14 @@ fn client(endpoint: &Endpoint, timeout: u64, messages: Vec<String>) -> anyhow::R
 // ANCHOR_END: client_main
 
 fn load(endpoint: &Endpoint, options: &LoadOptions) -> anyhow::Result<()> {
-    let report = run_load(&endpoint.address(), options)?;
+    // A thousand clients are a thousand open files here too.
+    raise_open_file_limit();
+    let report = run_load(endpoint.resolve()?, options)?;
     println!("{report}");
     if report.errors == 0 {
         return Ok(());
     }
-    let total = options.clients * options.rounds;
+    let total = options.clients as u64 * options.rounds;
     let summary = format!("{} of {total} round trips failed", report.errors);
     // Keep the first failure's I/O error kind in the chain, so that main
     // finds the same hint as for a single client (connection refused...).
