@@ -1,47 +1,45 @@
 //! `load`: many echo clients at once, and one line of figures.
 //!
 //! **Optional reading.** This is the tool behind the chapter's
-//! measurements, not part of the lesson: the lesson is the server. Read it
-//! after the chapter, or when you want to know what its figures mean. It
-//! uses one idea the server does not, `poll(2)`, which the chapter explains
-//! in its optional section "Inside `load`".
+//! measurements, not part of the lesson: the lesson is the server. It uses
+//! one idea the server does not, `poll(2)`: "here are my sockets; wake me
+//! when one of them is ready". The chapter's optional section "Inside
+//! `load`" walks through it.
 //!
-//! A run has two phases, then a report:
+//! A run has three steps:
 //!
-//! 1. **Connect** ([`connect_all`]). Each client gets a short-lived thread.
-//!    The threads wait at a gate until all of them have started, then
-//!    connect at the same moment: a burst, which is what fills a listen
-//!    queue (the chapter's backlog measurement needs it). Only when every
-//!    client has connected (or failed to) do the round trips start, so all
-//!    the connections really are open at once.
-//! 2. **Round trips** ([`drive`]). A few worker threads (`--threads`, by
-//!    default one per CPU) share the connections out. Each keeps exactly one
-//!    request in flight on each of its connections: write a request, wait
-//!    for the whole echo, compare, note the time, write the next. To wait
-//!    for whichever of its connections answers first, a worker asks the
-//!    kernel with `poll`: "here are my sockets; wake me when one of them has
-//!    something to read". A thread per client would do the same job, but a
-//!    load tool should cost less than the server it measures: a thousand
-//!    load threads next to the server's thousand, on two CPUs, would
-//!    measure the scheduler's queue.
-//! 3. **Report** ([`LoadReport`]). The round trips that completed, the
-//!    errors, and the round-trip times: median, 99th percentile, maximum.
+//! 1. **Connect** ([`connect_all`]): one thread starts every client's
+//!    connect without waiting, then waits for them all with `poll`. The
+//!    connects leave as a burst, which is what fills a listen queue (the
+//!    chapter's backlog measurement needs it), and all the connections are
+//!    open before the first request.
+//! 2. **Round trips** ([`drive`]): a few worker threads (`--threads`, by
+//!    default one per CPU) share the connections out. A worker keeps one
+//!    request in flight on each of its connections: write it, wait with
+//!    `poll` until the whole echo is back, check it, time it, write the
+//!    next. (A thread per client would do the same job, but a load tool
+//!    should cost less than the server it measures: a thousand load threads
+//!    beside the server's thousand, on two CPUs, would measure the
+//!    scheduler.)
+//! 3. **Report** ([`LoadReport`]): the round trips done, the errors, and
+//!    the round-trip times (median, 99th percentile, maximum).
 //!
 //! A round trip that fails, comes back wrong or gets no echo within
-//! `--timeout` counts as an error, and so do the rounds that client did not
-//! get to (once a stream is out of step it is of no more use; it is closed).
+//! `--timeout` is an error, and so are the rounds its client did not get
+//! to: a stream out of step is of no more use, so it is closed.
 
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{self, SocketAddr, TcpStream};
 use std::num::NonZeroUsize;
-use std::sync::{PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::fd::AsFd;
 use rustix::io::Errno;
+use socket2::{Domain, Protocol, Socket, Type};
 
 /// The largest request `load` sends.
 ///
@@ -57,7 +55,7 @@ use rustix::io::Errno;
 pub const MAX_REQUEST_SIZE: usize = 64 * 1024;
 
 /// The most clients in one run: each one is a connection, a file
-/// descriptor here and in the server, and, while it connects, a thread.
+/// descriptor here and in the server, and a thread in the server.
 pub const MAX_CLIENTS: usize = 10_000;
 
 /// The most round trips in one run: the time of every one is kept, to
@@ -68,8 +66,9 @@ pub const MAX_ROUND_TRIPS: u64 = 10_000_000;
 /// keeps its request and its echo in memory.
 pub const MAX_BYTES_IN_FLIGHT: u64 = 64 * 1024 * 1024;
 
-/// Stack for each connect thread: it holds only small locals.
-const CONNECT_STACK_SIZE: usize = 64 * 1024;
+/// `--timeout` may be huge: a deadline a year away is as good as none, and
+/// `Instant + Duration` must not overflow.
+const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// The default for `--threads`: one worker per CPU this process may run on
 /// (so `taskset -c 1` gives one), or 1 if the system does not say.
@@ -111,8 +110,8 @@ impl LoadOptions {
         if !(1..=MAX_CLIENTS).contains(&self.clients) {
             return Err(format!(
                 "the number of clients must be 1 to {MAX_CLIENTS}, not {}: each client is a \
-                 connection, a file descriptor here and in the server, and a thread while it \
-                 connects",
+                 connection, a file descriptor here and in the server, and a thread in the \
+                 server",
                 self.clients
             ));
         }
@@ -222,7 +221,8 @@ pub fn run_load(server: SocketAddr, options: &LoadOptions) -> anyhow::Result<Loa
     options.check().map_err(anyhow::Error::msg)?;
 
     // Phase 1: everyone connects at once; the clock starts then.
-    let (started, connections) = connect_all(server, options)?;
+    let (started, connections) =
+        connect_all(server, options).context("waiting for the connects failed")?;
 
     // Phase 2: client i goes to worker i % threads; a client that could
     // not connect has failed all its rounds already.
@@ -283,75 +283,105 @@ pub fn run_load(server: SocketAddr, options: &LoadOptions) -> anyhow::Result<Loa
 // ANCHOR_END: run_load
 
 // ANCHOR: connect_all
-/// Connects every client at the same moment, one thread each; returns
-/// when the clients were let go, and each one's connection (or why it has
-/// none), in client order.
+/// Connects every client at the same moment; returns when the first
+/// connect started, and each client's connection (or why it has none), in
+/// client order.
+///
+/// A non-blocking `connect` sends the SYN and returns at once ("in
+/// progress"), so one loop starts all the connects within milliseconds:
+/// that is the burst. Then we wait: a socket becomes writable when its
+/// handshake has finished, well or badly, and its pending error
+/// (`SO_ERROR`) says which.
 fn connect_all(
     server: SocketAddr,
     options: &LoadOptions,
-) -> anyhow::Result<(Instant, Vec<Result<TcpStream, LoadError>>)> {
-    // The gate: a lock that this thread holds for writing while it starts
-    // the others. Each of them first asks to read it, which waits until the
-    // writer lets go; then they all go at once (any number may read).
-    let gate = RwLock::new(());
-    let closed = gate.write().unwrap_or_else(PoisonError::into_inner);
-    let gate = &gate;
-    thread::scope(|scope| {
-        let mut threads = Vec::with_capacity(options.clients);
-        for client in 0..options.clients {
-            let spawned = thread::Builder::new()
-                .name(format!("connect-{client}"))
-                .stack_size(CONNECT_STACK_SIZE)
-                .spawn_scoped(scope, move || {
-                    let _open = gate.read();
-                    connect(client, server, options)
-                });
-            match spawned {
-                Ok(thread) => threads.push(thread),
-                Err(err) => {
-                    // Let the threads already started go (their connections
-                    // are closed unused when the scope joins them).
-                    drop(closed);
-                    return Err(err).context(format!(
-                        "cannot start connect thread {} of {}",
-                        client + 1,
-                        options.clients
-                    ));
-                }
+) -> io::Result<(Instant, Vec<Result<TcpStream, LoadError>>)> {
+    let started = Instant::now();
+    let deadline = started + options.timeout.min(YEAR);
+    let mut done = Vec::with_capacity(options.clients);
+    let mut pending = Vec::with_capacity(options.clients);
+    for client in 0..options.clients {
+        match start_connect(server) {
+            Ok(socket) => pending.push((client, socket)),
+            Err(err) => done.push((client, Err(connect_error(client, server, &err)))),
+        }
+    }
+    while !pending.is_empty() {
+        let now = Instant::now();
+        if now >= deadline {
+            let late = io::Error::new(
+                ErrorKind::TimedOut,
+                format!("no answer within {} s", options.timeout.as_secs()),
+            );
+            for (client, _) in pending.drain(..) {
+                done.push((client, Err(connect_error(client, server, &late))));
+            }
+            break;
+        }
+        let sockets = pending.iter().map(|(_, socket)| socket);
+        let ready = wait_until_ready(sockets, PollFlags::OUT, deadline)?;
+        let mut still_pending = Vec::with_capacity(pending.len());
+        for ((client, socket), ready) in pending.into_iter().zip(ready) {
+            if ready {
+                done.push((client, finish_connect(client, server, socket, options)));
+            } else {
+                still_pending.push((client, socket));
             }
         }
-        let started = Instant::now();
-        drop(closed);
-        let mut connections = Vec::with_capacity(options.clients);
-        for thread in threads {
-            match thread.join() {
-                Ok(connected) => connections.push(connected),
-                Err(_) => anyhow::bail!("a connect thread panicked"),
-            }
-        }
-        Ok((started, connections))
-    })
+        pending = still_pending;
+    }
+    done.sort_unstable_by_key(|(client, _)| *client);
+    Ok((
+        started,
+        done.into_iter().map(|(_, connected)| connected).collect(),
+    ))
 }
 
-/// Connects, with every later wait on this connection bounded.
-fn connect(
+/// Starts a connect without waiting for it.
+fn start_connect(server: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(
+        Domain::for_address(server),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&server.into()) {
+        // On loopback a connect may even finish at once.
+        Ok(()) => Ok(socket),
+        Err(err) if err.raw_os_error() == Some(Errno::INPROGRESS.raw_os_error()) => Ok(socket),
+        Err(err) => Err(err),
+    }
+}
+
+/// `poll` says this connect has finished: did it work? Then the socket
+/// goes back to blocking, with every wait on it bounded.
+fn finish_connect(
     client: usize,
     server: SocketAddr,
+    socket: Socket,
     options: &LoadOptions,
 ) -> Result<TcpStream, LoadError> {
-    let connected = TcpStream::connect_timeout(&server, options.timeout).and_then(|stream| {
+    let connected = match socket.take_error() {
+        Ok(None) => Ok(()),
+        Ok(Some(err)) | Err(err) => Err(err),
+    };
+    let ready = connected.and_then(|()| {
+        socket.set_nonblocking(false)?;
+        let stream = TcpStream::from(socket);
         stream.set_read_timeout(Some(options.timeout))?;
         stream.set_write_timeout(Some(options.timeout))?;
         // Our requests leave at once, so a stall is the server's.
         stream.set_nodelay(true)?;
         Ok(stream)
     });
-    connected.map_err(|err| {
-        LoadError::io(
-            &err,
-            format!("client {client}: cannot connect to {server}: {err}"),
-        )
-    })
+    ready.map_err(|err| connect_error(client, server, &err))
+}
+
+fn connect_error(client: usize, server: SocketAddr, err: &io::Error) -> LoadError {
+    LoadError::io(
+        err,
+        format!("client {client}: cannot connect to {server}: {err}"),
+    )
 }
 // ANCHOR_END: connect_all
 
@@ -425,26 +455,10 @@ fn drive(
         };
 
         // Sleep until a connection has something to read, or until the
-        // nearest deadline. POLLIN is all we ask for; the kernel also
-        // reports hang-ups and errors (POLLHUP, POLLERR) without being
-        // asked, and for those the `read` below returns 0 or the error,
-        // which says what happened. (A deadline is at most a year away, so
-        // the conversion to a Timespec cannot fail; `None` would mean "no
-        // time-out".)
-        let wait = Timespec::try_from(next_deadline.saturating_duration_since(now)).ok();
-        let mut fds: Vec<PollFd<'_>> = running
-            .iter()
-            .map(|connection| PollFd::new(&connection.stream, PollFlags::IN))
-            .collect();
-        match poll(&mut fds, wait.as_ref()) {
-            Ok(_) => {}
-            // A signal interrupted the wait: just wait again.
-            Err(Errno::INTR) => continue,
-            Err(err) => return Err(err.into()),
-        }
-        let ready: Vec<bool> = fds.iter().map(|fd| !fd.revents().is_empty()).collect();
-        drop(fds); // the poll list borrows the sockets; we read them now
-
+        // nearest deadline. A hang-up or an error wakes us too; the `read`
+        // then returns 0 or the error, which says what happened.
+        let sockets = running.iter().map(|connection| &connection.stream);
+        let ready = wait_until_ready(sockets, PollFlags::IN, next_deadline)?;
         for (connection, ready) in running.iter_mut().zip(ready) {
             if ready {
                 connection.read_echo(options);
@@ -453,6 +467,30 @@ fn drive(
     }
 }
 // ANCHOR_END: drive
+
+// ANCHOR: wait_until_ready
+/// `poll(2)`: sleeps until at least one of `sockets` is ready for `events`
+/// (or has an error, or was hung up on), or until `deadline`; returns, for
+/// each socket, whether it is ready. A signal that interrupts the wait
+/// returns "none ready", and the caller simply looks again.
+///
+/// `Err` only if `poll` itself fails, which is a bug, not a network error.
+fn wait_until_ready<'a, S: AsFd + 'a>(
+    sockets: impl Iterator<Item = &'a S>,
+    events: PollFlags,
+    deadline: Instant,
+) -> io::Result<Vec<bool>> {
+    let mut fds: Vec<PollFd<'_>> = sockets.map(|socket| PollFd::new(socket, events)).collect();
+    // A deadline is at most a year away, so this conversion cannot fail
+    // (`None` would mean "no time-out").
+    let wait = Timespec::try_from(deadline.saturating_duration_since(Instant::now())).ok();
+    match poll(&mut fds, wait.as_ref()) {
+        Ok(_) => Ok(fds.iter().map(|fd| !fd.revents().is_empty()).collect()),
+        Err(Errno::INTR) => Ok(vec![false; fds.len()]),
+        Err(err) => Err(err.into()),
+    }
+}
+// ANCHOR_END: wait_until_ready
 
 impl Connection {
     fn new(client: usize, stream: TcpStream, options: &LoadOptions) -> Self {
@@ -479,10 +517,7 @@ impl Connection {
     fn send_request(&mut self, options: &LoadOptions) {
         fill_request(&mut self.request, self.client, self.round, options.size);
         self.filled = 0;
-        // The round trip's clock starts just before the write. `--timeout`
-        // may be huge: a deadline a year away is as good as none, and
-        // `Instant + Duration` must not overflow.
-        const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+        // The round trip's clock starts just before the write.
         self.sent_at = Instant::now();
         self.deadline = self.sent_at + options.timeout.min(YEAR);
         let written = if options.split {
@@ -685,8 +720,8 @@ mod tests {
             options(MAX_CLIENTS + 1, 1, 64).check(),
             Err(
                 "the number of clients must be 1 to 10000, not 10001: each client is a \
-                 connection, a file descriptor here and in the server, and a thread while it \
-                 connects"
+                 connection, a file descriptor here and in the server, and a thread in the \
+                 server"
                     .to_string()
             )
         );

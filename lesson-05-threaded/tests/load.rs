@@ -271,8 +271,8 @@ fn huge_counts_are_usage_errors_that_say_why_not_crashes() {
             vec!["--clients", huge.as_str()],
             format!(
                 "error: the number of clients must be 1 to 10000, not {huge}: each client is a \
-                 connection, a file descriptor here and in the server, and a thread while it \
-                 connects"
+                 connection, a file descriptor here and in the server, and a thread in the \
+                 server"
             ),
         ),
         (
