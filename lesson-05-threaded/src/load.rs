@@ -748,6 +748,17 @@ mod tests {
     }
 
     #[test]
+    fn escaped_bytes_are_cut_after_80_characters() {
+        let eighty = "a".repeat(80);
+        assert_eq!(escaped(eighty.as_bytes()), eighty);
+        assert_eq!(
+            escaped(format!("{eighty}b").as_bytes()),
+            format!("{eighty}...")
+        );
+        assert_eq!(escaped(b"x\n\xff"), "x\\n\u{fffd}");
+    }
+
+    #[test]
     fn percentiles_use_the_nearest_rank() {
         let report = LoadReport {
             clients: 1,

@@ -192,9 +192,7 @@ fn main() -> ExitCode {
             };
             // Values out of bounds are a usage error (exit 2), like clap's own.
             if let Err(problem) = options.check() {
-                Cli::command()
-                    .error(clap::error::ErrorKind::ValueValidation, problem)
-                    .exit();
+                usage_error("load", problem);
             }
             load(&endpoint, &options)
         }
@@ -208,6 +206,19 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Exits with status 2 and `problem`, the way clap reports bad usage of
+/// `subcommand`.
+fn usage_error(subcommand: &str, problem: String) -> ! {
+    let mut command = Cli::command();
+    // Building fills in the full usage line of each subcommand.
+    command.build();
+    let kind = clap::error::ErrorKind::ValueValidation;
+    match command.find_subcommand_mut(subcommand) {
+        Some(subcommand) => subcommand.error(kind, problem).exit(),
+        None => command.error(kind, problem).exit(),
     }
 }
 

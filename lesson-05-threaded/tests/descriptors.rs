@@ -69,6 +69,19 @@ fn when_max_connections_cannot_fit_the_server_says_so_and_serves_what_fits() {
 }
 
 #[test]
+fn asking_for_exactly_what_fits_is_no_reason_to_warn() {
+    let (mut server, _addr) = start_server_with_ulimit("-n 24", &["--max-connections", "8"]);
+    assert_eq!(server.next_line(), serving_line(8, "on"));
+    server.signal("INT");
+    let finished = server.finish();
+    assert!(
+        finished.status.success() && finished.stderr.is_empty(),
+        "8 clients fit in 24 descriptors: no warning expected\n{}",
+        finished.describe()
+    );
+}
+
+#[test]
 fn a_limit_that_leaves_no_room_for_clients_is_an_error() {
     let finished = spawn_with_ulimit("-n 16", &["server", "--port", "0"]).finish();
     assert_eq!(finished.status.code(), Some(1), "{}", finished.describe());
@@ -152,6 +165,50 @@ fn out_of_descriptors_a_new_client_is_told_busy_not_left_waiting() {
     assert_eq!(
         finished.stdout.last(),
         Some(&summary_line(5, 1, 4 * 7 + 4 * 6 + 8)),
+        "{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn with_no_descriptor_even_for_the_spare_the_accept_loop_pauses_and_recovers() {
+    let (server, addr) = start_server(&["--grace", "1"]);
+    let mut first = connect(addr);
+    echo_round_trip(&mut first, b"before\n", "the server (a first client)");
+    // A limit below what the server holds: not even the spare can be
+    // opened again, so every `accept` fails. The loop must pause after
+    // each failure instead of spinning: at most about 10 tries a second.
+    set_open_file_limit(server.pid(), 3);
+    let mut waiting = connect(addr);
+    // The window in which we count the server's error lines.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let errors = server.stderr_so_far();
+    let count = errors.lines().count();
+    assert!(
+        (1..=20).contains(&count),
+        "in 1 s out of descriptors the server printed {count} error lines: it should pause \
+         (100 ms) after each failed accept, not spin; the first ones:\n{}",
+        errors.lines().take(5).collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        errors.starts_with("error: cannot accept a client: Too many open files (os error 24)\n"),
+        "{errors}"
+    );
+    // Descriptors again: the client that waited is served.
+    set_open_file_limit(server.pid(), 1024);
+    echo_round_trip(
+        &mut waiting,
+        b"finally\n",
+        "the server (a client that waited while the server had no descriptor)",
+    );
+    leave(&mut waiting, "the server (the waiting client leaving)");
+    leave(&mut first, "the server (the first client leaving)");
+    server.signal("INT");
+    let finished = server.finish_within(std::time::Duration::from_secs(3));
+    assert!(finished.status.success(), "{}", finished.describe());
+    assert_eq!(
+        finished.stdout.last(),
+        Some(&summary_line(2, 0, 7 + 8)),
         "{}",
         finished.describe()
     );

@@ -11,8 +11,8 @@ use std::thread;
 
 use common::lesson::run_load;
 use common::{
-    Finished, accept, fake_server, free_port, read_exactly, read_to_end_of_stream, run, send,
-    start_server,
+    Finished, accept, fake_server, free_port, read_exactly, read_to_end_of_stream, reset_on_close,
+    run, send, start_server,
 };
 
 /// The fields of load's one line, checked for shape: `name=value` pairs in
@@ -160,6 +160,53 @@ fn a_client_that_fails_after_two_rounds_counts_two_round_trips_and_the_rest_as_e
         finished.stderr,
         "error: 9 of 15 round trips failed: client 0 round 2: the server closed the \
          connection after sending 0 of 64 bytes: \"\"\n",
+        "{}",
+        finished.describe()
+    );
+}
+
+/// Reads one 64-byte request, then resets the connection (RST, not FIN).
+fn reset_after_one_request(mut stream: TcpStream) {
+    read_exactly(&mut stream, 64, "load (a request)");
+    reset_on_close(&stream);
+}
+
+#[test]
+fn a_reset_during_a_round_trip_is_reported_as_a_reset() {
+    let addr = broken_server(1, reset_after_one_request);
+    let finished = run_load(addr, &["--clients", "1", "--rounds", "3", "--timeout", "5"]);
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.describe());
+    check_line(&finished, "1", "3", "64", "0", "3");
+    assert_eq!(
+        finished.stderr,
+        "error: 3 of 3 round trips failed: client 0 round 0: Connection reset by peer \
+         (os error 104)\n",
+        "{}",
+        finished.describe()
+    );
+}
+
+#[test]
+fn a_connect_that_fails_at_once_is_reported_for_that_client() {
+    // A TCP connection to the broadcast address cannot even start: the
+    // system refuses it at once, before any packet leaves.
+    let finished = run(&[
+        "load",
+        "--host",
+        "255.255.255.255",
+        "--port",
+        "9",
+        "--clients",
+        "2",
+        "--rounds",
+        "2",
+    ]);
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.describe());
+    check_line(&finished, "2", "2", "64", "0", "4");
+    assert!(
+        finished.stderr.starts_with(
+            "error: 4 of 4 round trips failed: client 0: cannot connect to 255.255.255.255:9: "
+        ),
         "{}",
         finished.describe()
     );

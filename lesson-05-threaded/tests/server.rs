@@ -151,6 +151,31 @@ fn a_client_that_stops_reading_is_disconnected_after_the_idle_time_out() {
 }
 
 #[test]
+fn a_reset_while_the_server_writes_is_a_reset_not_an_idle_client() {
+    let (mut server, addr) = start_server(&[]);
+    let mut client = connect(addr);
+    let client_addr = client.local_addr().expect("reading the client's address");
+    // Send without reading until our own writes stop: then the server's
+    // receive buffer is full because the server is stuck writing echoes we
+    // do not read. (Our writes give up after 1 s without progress.)
+    client
+        .set_write_timeout(Some(Duration::from_secs(1)))
+        .expect("setting a write time-out");
+    let chunk = [b'y'; 64 * 1024];
+    while client.write_all(&chunk).is_ok() {}
+    // Now reset the connection under the server's blocked write.
+    reset_on_close(&client);
+    drop(client);
+    let line = server.line_containing(&format!("client {client_addr} disconnected"));
+    assert!(
+        line.ends_with("Connection reset by peer (os error 104)")
+            || line.ends_with("Broken pipe (os error 32)"),
+        "a reset during the server's write should be logged as that error, not as an idle \
+         client: {line:?}"
+    );
+}
+
+#[test]
 fn a_client_that_keeps_talking_is_not_idle() {
     let (_server, addr) = start_server(&["--idle-timeout", "2"]);
     let mut talker = connect(addr);
@@ -302,6 +327,21 @@ fn address_in_use_exits_1_with_a_hint() {
         finished.describe()
     );
     drop(taken);
+}
+
+#[test]
+fn an_address_not_on_this_machine_exits_1_with_a_hint() {
+    // 192.0.2.0/24 is set aside for documentation: no machine has it.
+    let finished = run(&["server", "--host", "192.0.2.1", "--port", "0"]);
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.describe());
+    assert_eq!(
+        finished.stderr,
+        "error: cannot listen on 192.0.2.1:0: Cannot assign requested address (os error 99)\n\
+         hint: that address is not on this machine; use --host 127.0.0.1, or one of its own \
+         addresses\n",
+        "{}",
+        finished.describe()
+    );
 }
 
 #[test]

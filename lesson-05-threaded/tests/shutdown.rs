@@ -86,9 +86,12 @@ fn sigint_on_an_idle_server_wakes_the_blocked_accept() {
         signalled.elapsed()
     );
     assert_eq!(
-        finished.stdout.last(),
-        Some(&summary_line(0, 0, 0)),
-        "{}",
+        finished.stdout[2..],
+        [
+            "shutting down: no longer accepting; waiting up to 5s for 0 clients".to_string(),
+            summary_line(0, 0, 0)
+        ],
+        "with no client there is no grace period to wait for, nothing to close\n{}",
         finished.describe()
     );
 }
@@ -151,6 +154,14 @@ fn after_sigint_a_connected_client_may_finish_and_new_ones_are_refused() {
         finished.stdout.last(),
         Some(&summary_line(1, 0, 17)),
         "{}",
+        finished.describe()
+    );
+    assert!(
+        !finished
+            .stdout
+            .iter()
+            .any(|line| line.starts_with("grace period over")),
+        "the client left within the grace period: nothing was left to close\n{}",
         finished.describe()
     );
 }

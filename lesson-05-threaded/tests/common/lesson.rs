@@ -120,18 +120,19 @@ pub fn open_file_limits(pid: u32) -> (Option<u64>, Option<u64>) {
     (values.next().flatten(), values.next().flatten())
 }
 
-/// Sets the open-file limit (soft and hard) of the running process `pid`,
-/// the way `prlimit --pid PID --nofile=N:N` does: from outside, while it
-/// runs.
+/// Sets the soft open-file limit of the running process `pid`, the way
+/// `prlimit --pid PID --nofile=N:` does: from outside, while it runs. The
+/// hard limit stays, so the soft one can be raised again later.
 #[cfg(target_os = "linux")]
 #[track_caller]
 pub fn set_open_file_limit(pid: u32, limit: u64) {
+    let (_, hard) = open_file_limits(pid);
     rustix::process::prlimit(
         rustix::process::Pid::from_raw(pid as i32),
         rustix::process::Resource::Nofile,
         rustix::process::Rlimit {
             current: Some(limit),
-            maximum: Some(limit),
+            maximum: hard,
         },
     )
     .unwrap_or_else(|err| panic!("setting the open-file limit of process {pid} to {limit}: {err}"));
