@@ -66,9 +66,9 @@ pub const MAX_ROUND_TRIPS: u64 = 10_000_000;
 /// keeps its request and its echo in memory.
 pub const MAX_BYTES_IN_FLIGHT: u64 = 64 * 1024 * 1024;
 
-/// `--timeout` may be huge: a deadline a year away is as good as none, and
-/// `Instant + Duration` must not overflow.
-const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// `--timeout` may be huge: a deadline a year (365 days) away is as good as
+/// none, and `Instant + Duration` must not overflow.
+const YEAR: Duration = Duration::from_secs(31_536_000);
 
 /// The default for `--threads`: one worker per CPU this process may run on
 /// (so `taskset -c 1` gives one), or 1 if the system does not say.
@@ -644,11 +644,8 @@ fn fill_request(request: &mut Vec<u8>, client: usize, round: u64, size: usize) {
     request.clear();
     // Writing to a Vec cannot fail.
     let _ = write!(request, "{client}:{round}:");
-    let mut letter = 0u8;
-    while request.len() < size - 1 {
-        request.push(b'a' + letter);
-        letter = (letter + 1) % 26;
-    }
+    // Letters after that, more than enough; then cut, and end the line.
+    request.extend((0..size).map(|i| b'a' + (i % 26) as u8));
     request.truncate(size - 1);
     request.push(b'\n');
 }

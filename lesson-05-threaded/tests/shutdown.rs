@@ -227,7 +227,10 @@ fn a_server_whose_stdout_nobody_reads_keeps_serving_and_still_stops_on_sigint() 
             b"x\n",
             &format!("the server (client {n} of 3000; nobody reads its stdout)"),
         );
-        leave(&mut client, "the server (leaving)");
+        leave(
+            &mut client,
+            &format!("the server (client {n} of 3000 leaving; nobody reads its stdout)"),
+        );
     }
     let signalled = Instant::now();
     server.signal("INT");
