@@ -15,7 +15,8 @@ use lesson_05_threaded::descriptors::{
 };
 use lesson_05_threaded::load::{LoadOptions, MAX_REQUEST_SIZE, default_threads, run_load};
 use lesson_05_threaded::{
-    CLIENT_STACK_SIZE, DEFAULT_BACKLOG, DEFAULT_PORT, ServerConfig, Shutdown, bind, run_server,
+    BUSY_REPLY, CLIENT_STACK_SIZE, DEFAULT_BACKLOG, DEFAULT_PORT, ServerConfig, Shutdown, bind,
+    run_server,
 };
 
 /// A thread-per-client echo server with limits, idle time-outs and a clean
@@ -201,7 +202,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            if let Some(hint) = hint_for(error_kind(&err), port) {
+            if let Some(hint) = hint_for(&err, port) {
                 eprintln!("hint: {hint}");
             }
             ExitCode::FAILURE
@@ -282,15 +283,51 @@ fn client(endpoint: &Endpoint, timeout: u64, messages: Vec<String>) -> anyhow::R
         Box::new(Cursor::new(lines))
     };
     let mut stdout = io::stdout().lock();
-    lesson_03_echo_loop::run_client(
+    let sent = lesson_03_echo_loop::run_client(
         &endpoint.to_string(),
         input,
         Duration::from_secs(timeout),
         &mut stdout,
-    )?;
-    Ok(())
+    );
+    match sent {
+        Ok(_) => Ok(()),
+        // Say what the "wrong echo" really was.
+        Err(err) if is_busy_reply(&err) => Err(err.context(ServerBusy)),
+        Err(err) => Err(err),
+    }
 }
 // ANCHOR_END: client_main
+
+// ANCHOR: busy_reply
+/// Lesson 03's client knows echoes, not this server's busy reply: to it,
+/// `ERR server busy\n` is an echo that differs from the line sent (or one
+/// that stopped early), and it quotes what came back, as many bytes as the
+/// line had: `received "ERR se" (6 bytes)`. An echo server sends back only
+/// what it was sent, so bytes that start the busy reply can only be that.
+fn is_busy_reply(err: &anyhow::Error) -> bool {
+    let message = format!("{err:#}");
+    let busy: String = String::from_utf8_lossy(BUSY_REPLY).escape_debug().collect();
+    // The quoted text after `received "`, up to the closing quote.
+    let received = message
+        .split_once("received \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(received, _)| received);
+    received.is_some_and(|received| !received.is_empty() && busy.starts_with(received))
+}
+
+/// What the client says when the server turned it away.
+#[derive(Debug)]
+struct ServerBusy;
+
+impl fmt::Display for ServerBusy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the server is busy: it answered \"ERR server busy\" and closed the connection"
+        )
+    }
+}
+// ANCHOR_END: busy_reply
 
 fn load(endpoint: &Endpoint, options: &LoadOptions) -> anyhow::Result<()> {
     // A thousand clients are a thousand open files here too.
@@ -321,8 +358,16 @@ fn error_kind(err: &anyhow::Error) -> Option<io::ErrorKind> {
 }
 
 /// The usual fix for the usual errors.
-fn hint_for(kind: Option<io::ErrorKind>, port: u16) -> Option<String> {
-    match kind? {
+fn hint_for(err: &anyhow::Error, port: u16) -> Option<String> {
+    if err.downcast_ref::<ServerBusy>().is_some() {
+        return Some(
+            "it serves at most --max-connections clients at once (its second line says how \
+             many); try again when a client has left, or start it with a higher \
+             --max-connections"
+                .to_string(),
+        );
+    }
+    match error_kind(err)? {
         io::ErrorKind::AddrInUse => Some(
             "another server is still running on that port; stop it, or choose another with --port"
                 .to_string(),

@@ -366,6 +366,45 @@ fn lesson_03s_client_works_against_this_server() {
 }
 
 #[test]
+fn the_client_turned_away_by_a_full_server_says_the_server_is_busy() {
+    let (_server, addr) = start_server(&["--max-connections", "1"]);
+    let mut first = connect(addr);
+    echo_round_trip(
+        &mut first,
+        b"mine\n",
+        "the server (the one client it serves)",
+    );
+    // Lines shorter and longer than the 16-byte reply: lesson 03's client
+    // sees a wrong echo for the first two and an early close for the last.
+    for (line, received) in [
+        ("x", "\"ER\" (2 bytes)"),
+        ("hello", "\"ERR se\" (6 bytes)"),
+        (
+            "a much longer line than the reply",
+            "\"ERR server busy\\n\" (16 bytes)",
+        ),
+    ] {
+        let finished = run_client(addr, &["--message", line], b"");
+        assert_eq!(finished.status.code(), Some(1), "{}", finished.describe());
+        let lines: Vec<&str> = finished.stderr.lines().collect();
+        assert!(
+            lines.len() == 2
+                && lines[0].starts_with(
+                    "error: the server is busy: it answered \"ERR server busy\" and closed the \
+                     connection: "
+                )
+                && lines[0].contains(&format!("received {received}"))
+                && lines[1]
+                    == "hint: it serves at most --max-connections clients at once (its second \
+                        line says how many); try again when a client has left, or start it with \
+                        a higher --max-connections",
+            "a client turned away should say the server is busy, and show what came: {}",
+            finished.describe()
+        );
+    }
+}
+
+#[test]
 fn ipv6_loopback_works_bare_and_in_brackets() {
     for host in ["::1", "[::1]"] {
         let (mut server, addr) = start_server(&["--host", host]);
