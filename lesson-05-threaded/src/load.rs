@@ -8,12 +8,12 @@
 //!
 //! A run has three steps:
 //!
-//! 1. **Connect** ([`connect_all`]): one thread starts every client's
+//! 1. **Connect** (`connect_all`): one thread starts every client's
 //!    connect without waiting, then waits for them all with `poll`. The
 //!    connects leave as a burst, which is what fills a listen queue (the
 //!    chapter's backlog measurement needs it), and all the connections are
 //!    open before the first request.
-//! 2. **Round trips** ([`drive`]): a few worker threads (`--threads`, by
+//! 2. **Round trips** (`drive`): a few worker threads (`--threads`, by
 //!    default one per CPU) share the connections out. A worker keeps one
 //!    request in flight on each of its connections: write it, wait with
 //!    `poll` until the whole echo is back, check it, time it, write the
