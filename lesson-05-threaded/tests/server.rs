@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::lesson::serving_line;
 use common::{
-    assert_wire, connect, echo_round_trip, expect_bytes, fake_server, free_port, leave,
-    read_to_end_of_stream, reset_on_close, run, run_client, send, start_server,
+    accept, assert_wire, connect, echo_round_trip, expect_bytes, fake_server, free_port, leave,
+    read_exactly, read_to_end_of_stream, reset_on_close, run, run_client, send, start_server,
 };
 
 #[test]
@@ -402,6 +402,27 @@ fn the_client_turned_away_by_a_full_server_says_the_server_is_busy() {
             finished.describe()
         );
     }
+}
+
+#[test]
+fn a_server_that_closes_without_a_word_is_not_called_busy() {
+    // A fake server that reads the line and closes without answering: the
+    // client's error is lesson 03's early close, with nothing received, and
+    // no busy hint. (It reads first, so that closing sends a FIN, not a
+    // reset for unread bytes.)
+    let (listener, addr) = fake_server();
+    let closing = std::thread::spawn(move || {
+        let mut stream = accept(&listener);
+        read_exactly(&mut stream, 6, "the client (its line)");
+    });
+    let finished = run_client(addr, &["--message", "hello"], b"");
+    closing.join().expect("the fake server's thread panicked");
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.describe());
+    assert!(
+        finished.stderr.contains("received \"\" (0 bytes)") && !finished.stderr.contains("busy"),
+        "nothing came back, so nothing says the server is busy: {}",
+        finished.describe()
+    );
 }
 
 #[test]
