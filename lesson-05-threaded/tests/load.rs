@@ -8,6 +8,7 @@ mod common;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
+use std::time::Duration;
 
 use common::lesson::run_load;
 use common::{
@@ -163,6 +164,35 @@ fn a_client_that_fails_after_two_rounds_counts_two_round_trips_and_the_rest_as_e
         "{}",
         finished.describe()
     );
+}
+
+/// Echoes each 64-byte request in two pieces, 20 bytes then the rest, with
+/// a pause between them long enough for `load` to read the first piece on
+/// its own (the pause paces this fake server; nothing waits on it).
+fn echo_in_two_pieces(mut stream: TcpStream) {
+    for _ in 0..3 {
+        let request = read_exactly(&mut stream, 64, "load (a request)");
+        send(
+            &mut stream,
+            &request[..20],
+            "load (the first piece of an echo)",
+        );
+        thread::sleep(Duration::from_millis(200));
+        send(&mut stream, &request[20..], "load (the rest of the echo)");
+    }
+    read_to_end_of_stream(&mut stream, "load (after its last request)");
+}
+
+#[test]
+fn an_echo_that_arrives_in_two_pieces_is_put_together() {
+    let addr = broken_server(1, echo_in_two_pieces);
+    let finished = run_load(addr, &["--clients", "1", "--rounds", "3"]);
+    assert!(
+        finished.status.success(),
+        "a whole echo, in two reads, is a good echo: {}",
+        finished.describe()
+    );
+    check_line(&finished, "1", "3", "64", "3", "0");
 }
 
 /// Reads one 64-byte request, then resets the connection (RST, not FIN).
