@@ -24,6 +24,8 @@ use std::io::{self, BufReader, Write};
 use std::process::ExitStatus;
 use std::time::Duration;
 
+pub mod check;
+pub mod lessons;
 pub mod peers;
 pub mod process;
 
