@@ -49,7 +49,11 @@ enum Command {
     },
     /// Check your own program, in any language, against a lesson's wire contract.
     ///
-    /// Example: check 03-server -- python3 my_echo_server.py {port}
+    /// Example: cargo run -p lesson-06-polyglot-test -- check 03-server -- python3 my_echo_server.py {port}
+    #[command(
+        override_usage = "lesson-06-polyglot-test check [OPTIONS] TARGET -- COMMAND...\n       \
+                                lesson-06-polyglot-test check --list [TARGET]"
+    )]
     Check {
         /// The program to check; `--list` shows them all.
         #[arg(value_enum, required_unless_present = "list")]

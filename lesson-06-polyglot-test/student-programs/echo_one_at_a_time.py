@@ -8,6 +8,7 @@ Usage: python3 echo_one_at_a_time.py PORT
 import socket
 import sys
 
+# ANCHOR: serve
 server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 server.bind(("127.0.0.1", int(sys.argv[1])))
 server.listen()
@@ -23,3 +24,4 @@ while True:
                 conn.sendall(data)
         except OSError as err:  # a reset: that client's problem, not ours
             print("client", addr, "failed:", err, file=sys.stderr)
+# ANCHOR_END: serve

@@ -7,6 +7,7 @@ Usage: python3 echo_one_client.py PORT
 import socket
 import sys
 
+# ANCHOR: serve
 server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 server.bind(("127.0.0.1", int(sys.argv[1])))
 server.listen()
@@ -20,3 +21,4 @@ while True:
     conn.sendall(data)
 conn.close()
 server.close()
+# ANCHOR_END: serve

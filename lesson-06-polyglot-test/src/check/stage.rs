@@ -25,6 +25,7 @@ use super::hints;
 use super::program::{Program, Stopped};
 use super::wire::{Conn, seconds};
 
+// ANCHOR: stage
 /// One named check of a target.
 #[derive(Clone, Copy)]
 pub struct Stage {
@@ -38,6 +39,7 @@ pub struct Stage {
     /// Tries it.
     pub run: fn(&mut Ctx) -> Result<(), Failure>,
 }
+// ANCHOR_END: stage
 
 /// Why a stage failed: the problem in one sentence, then the facts (what
 /// was sent, what came back, what was expected) and a hint.

@@ -275,8 +275,8 @@ impl Drop for Conn {
     ///
     /// `check` sets it for a server on a fixed `--addr`, which it starts
     /// afresh on the same port for every stage. Whichever side of a
-    /// connection closes first keeps its address pair in TIME_WAIT for a
-    /// minute, and on Linux a port with a connection in TIME_WAIT cannot be
+    /// connection closes first keeps its address pair in TIME-WAIT for a
+    /// minute, and on Linux a port with a connection in TIME-WAIT cannot be
     /// bound again by a program that does not set `SO_REUSEADDR` (tutorial
     /// servers do not). A server that greets and closes is always first; a
     /// reset from us ends its side of the connection at once.
