@@ -46,6 +46,18 @@ fn announce(listener: &TcpListener) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `host:port` for lesson 03's client, which takes one string: an IPv6
+/// address goes in brackets (`[::1]:7003`), or the port would be read as
+/// part of it.
+fn address(host: &str, port: u16) -> String {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.contains(':') {
+        format!("[{bare}]:{port}")
+    } else {
+        format!("{bare}:{port}")
+    }
+}
+
 /// Runs `target`'s program from its lesson's library.
 pub fn run_lesson_program(
     target: Target,
@@ -82,7 +94,7 @@ pub fn run_lesson_program(
             lesson_03_echo_loop::run_server(listener, &options, io::stdout())?;
         }
         Target::Client03 => {
-            crate::run_rust_client(&format!("{host}:{port}"), LESSON_TIMEOUT)?;
+            crate::run_rust_client(&address(host, port), LESSON_TIMEOUT)?;
         }
         Target::Server04 => {
             let Some(dir) = extras.dir.clone() else {
@@ -126,4 +138,17 @@ pub fn run_lesson_program(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address;
+
+    #[test]
+    fn an_ipv6_host_is_bracketed_once() {
+        assert_eq!(address("127.0.0.1", 7003), "127.0.0.1:7003");
+        assert_eq!(address("localhost", 7003), "localhost:7003");
+        assert_eq!(address("::1", 7003), "[::1]:7003");
+        assert_eq!(address("[::1]", 7003), "[::1]:7003");
+    }
 }

@@ -9,9 +9,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
-use common::lesson::{assert_fails_at, assert_passes, available, python, report, run_check};
+use common::lesson::{
+    assert_fails_at, assert_passes, lesson_program, on_path, python, report, run_check,
+};
 use common::{Finished, free_port, spawn};
-use lesson_06_polyglot_test::Language;
 use lesson_06_polyglot_test::check::report::{list, markdown};
 use lesson_06_polyglot_test::check::{Target, hints};
 
@@ -194,6 +195,30 @@ fn a_greeting_server_on_a_fixed_port_is_started_afresh_for_every_stage() {
 }
 
 #[test]
+fn a_client_with_a_fixed_port_is_checked_on_that_port() {
+    // Lesson 02's client given the port itself, as a tutorial client has
+    // it written in its code: check listens there instead of on {port}.
+    let addr = fixed_addr();
+    let port = addr.port().to_string();
+    let command = lesson_program_on(Target::Client02, &port);
+    assert_passes(Target::Client02, &["--addr", &addr.to_string()], &command);
+}
+
+/// `BIN lesson TARGET --port PORT`, with the port written out.
+fn lesson_program_on(target: Target, port: &str) -> Vec<String> {
+    lesson_program(target, &[])
+        .into_iter()
+        .map(|arg| {
+            if arg == "{port}" {
+                port.to_string()
+            } else {
+                arg
+            }
+        })
+        .collect()
+}
+
+#[test]
 fn a_fixed_port_already_taken_fails_the_first_stage() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("binding a port to keep busy");
     let addr = taken.local_addr().expect("the busy address");
@@ -213,7 +238,7 @@ fn a_server_started_through_a_shell_is_stopped_with_the_shell() {
     // `sh` runs python as a second process, as `go run` and `cargo run` do.
     // Were only `sh` stopped, python would still hold the port, and the
     // next stage would find it taken.
-    if !available(Language::Python) {
+    if !on_path("python3") {
         return;
     }
     let addr = fixed_addr();

@@ -219,7 +219,7 @@ impl Program {
     }
 
     /// Stops the program and everything it started: SIGTERM to its process
-    /// group, SIGKILL if it is still there after [`TERM_GRACE`]. Then
+    /// group, SIGKILL if it is still there a second later. Then
     /// returns what it printed. Every wait here is bounded.
     pub fn stop(&mut self) -> Stopped {
         let exited_by_itself = self.exited();

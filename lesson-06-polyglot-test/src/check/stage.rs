@@ -127,7 +127,7 @@ pub fn upload_content() -> Vec<u8> {
 pub const UPLOAD_NAME: &str = "upload-me.bin";
 
 /// How long a failed stage waits for a program that may be exiting.
-const EXIT_GRACE: Duration = Duration::from_millis(200);
+const EXIT_GRACE: Duration = Duration::from_millis(50);
 
 /// The connection limit `{max}` stands for, unless a stage chooses one.
 pub const ROOMY_LIMIT: u64 = 200;

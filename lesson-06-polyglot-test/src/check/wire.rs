@@ -9,8 +9,7 @@
 //! and then closes is a server that read only once.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::thread;
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use lesson_02_client::show_bytes;
@@ -128,24 +127,9 @@ impl Conn {
         self.timeout
     }
 
-    /// Our own address (the program sees it as its peer's).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.local_addr()
-    }
-
     /// Sends every byte of `bytes` (the write time-out is `--timeout`).
     pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes)
-    }
-
-    /// Sends `bytes` one byte per write, with `pause` between writes, so
-    /// the program's reads return a byte or a few at a time.
-    pub fn send_byte_by_byte(&mut self, bytes: &[u8], pause: Duration) -> io::Result<()> {
-        for byte in bytes {
-            self.stream.write_all(std::slice::from_ref(byte))?;
-            thread::sleep(pause);
-        }
-        Ok(())
     }
 
     /// Shuts down our write half: the program's next read returns 0, end of

@@ -170,9 +170,20 @@ pub fn student_programs() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("student-programs")
 }
 
+/// Whether `program` is on PATH; prints the skip (or fails, see [`skip`])
+/// when it is not. The student programs need no compiled peers, so this
+/// does not wait for [`peers`].
+pub fn on_path(program: &str) -> bool {
+    if find_on_path(program).is_some() {
+        return true;
+    }
+    skip(&format!("skipped: {program} not found on PATH"));
+    false
+}
+
 /// `python3 student-programs/NAME ARGS...`, or `None` (and a skip) without Python.
 pub fn python(name: &str, args: &[&str]) -> Option<Vec<String>> {
-    if !available(Language::Python) {
+    if !on_path("python3") {
         return None;
     }
     let mut command = vec![
@@ -186,7 +197,7 @@ pub fn python(name: &str, args: &[&str]) -> Option<Vec<String>> {
 /// `java student-programs/NAME.java {port}`: Java 11 and later run a
 /// one-file program from its source.
 pub fn java(name: &str) -> Option<Vec<String>> {
-    if !available(Language::Java) {
+    if !on_path("java") {
         return None;
     }
     Some(vec![
@@ -230,7 +241,7 @@ fn go_programs() -> &'static Result<TempDir, String> {
 
 /// A Go student program, built, with `{port}`.
 pub fn go(name: &str) -> Option<Vec<String>> {
-    if !available(Language::Go) {
+    if !on_path("go") {
         return None;
     }
     match go_programs() {
