@@ -23,9 +23,13 @@ use super::wire::{Conn, Ending, Got, seconds};
 /// The longest greeting or reply line we read, as lesson 02's reader.
 const MAX_LINE: usize = lesson_02_client::MAX_LINE + 1;
 
-/// How long a stage waits on purpose: between the two pieces of a line, or
-/// to see whether a client exits before the server has closed.
-const PAUSE: Duration = Duration::from_millis(300);
+/// How long a stage waits between the two pieces of a line: long enough
+/// that a program reads the first piece alone, even on a busy machine.
+const PAUSE: Duration = Duration::from_millis(500);
+
+/// How long a stage keeps the connection open after the client's end of
+/// stream, to see whether the client exits before the server has closed.
+const CLOSE_HOLD: Duration = Duration::from_secs(1);
 
 /// `01-server`: lesson 01's greeting server.
 pub const SERVER_01: &[Stage] = &[
@@ -261,7 +265,7 @@ const CLOSES_AFTER_THE_REPLY: Stage = Stage {
 
 const READS_A_REPLY_IN_PIECES: Stage = Stage {
     name: "reads the whole reply when it arrives in two pieces",
-    does: "sends \"Hello, \", then 0.3 s later \"server!\\n\", and waits for the program to \
+    does: "sends \"Hello, \", then 0.5 s later \"server!\\n\", and waits for the program to \
            print Hello, server!",
     hint: hints::SINGLE_RECV,
     run: |ctx| {
@@ -395,7 +399,7 @@ const PRINTS_THE_GREETING: Stage = Stage {
 
 const READS_A_GREETING_IN_PIECES: Stage = Stage {
     name: "reads the whole greeting when it arrives in two pieces",
-    does: "sends \"Hello, cli\", then 0.3 s later the rest of the greeting; the reply must wait \
+    does: "sends \"Hello, cli\", then 0.5 s later the rest of the greeting; the reply must wait \
            for the \"\\n\", and the whole greeting must be printed",
     hint: hints::SINGLE_RECV,
     run: |ctx| {
@@ -444,13 +448,13 @@ const SHUTS_DOWN_AFTER_ITS_REPLY: Stage = Stage {
 
 const WAITS_FOR_THE_CLOSE: Stage = Stage {
     name: "waits for the server to close, then exits 0",
-    does: "after the client's end of stream, waits 0.3 s before closing; the client must still \
+    does: "after the client's end of stream, waits 1 s before closing; the client must still \
            be running, then exit 0",
     hint: hints::WAIT_FOR_THE_CLOSE,
     run: |ctx| {
         let (mut conn, _) = greet_and_read(ctx, &[&greeting()])?;
         conn.read_to_end();
-        if let Some(status) = ctx.wait_for_exit(PAUSE) {
+        if let Some(status) = ctx.wait_for_exit(CLOSE_HOLD) {
             return Err(Failure::new(format!(
                 "your client exited ({}) before the server closed the connection",
                 describe_status(status)

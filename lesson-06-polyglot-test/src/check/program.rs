@@ -169,10 +169,15 @@ impl Program {
         &self.command_line
     }
 
-    /// How the program exited, if it has; never waits.
+    /// How the program exited, if it has. Waits only, once it has exited,
+    /// for its last output to be read (bounded), so that what it printed
+    /// is complete from then on.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         if self.exited.is_none() {
             self.exited = self.child.try_wait().ok().flatten();
+            if self.exited.is_some() {
+                self.drain_pipes(DRAIN_LIMIT);
+            }
         }
         self.exited
     }
@@ -210,8 +215,7 @@ impl Program {
                 return false;
             }
             if self.exited().is_some() {
-                // Its last words may still be in the pipe: read them, once.
-                self.drain_pipes(DRAIN_LIMIT);
+                // Its output is complete now (see `exited`).
                 return String::from_utf8_lossy(&self.stdout()).contains(text);
             }
             thread::sleep(Duration::from_millis(10));

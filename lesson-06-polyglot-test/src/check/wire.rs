@@ -155,6 +155,12 @@ impl Conn {
         self.read_until(|bytes| (bytes.len() >= len).then_some(len), None)
     }
 
+    /// Reads until `len` bytes have arrived or `window` has passed,
+    /// whichever comes first.
+    pub fn read_exactly_within(&mut self, len: usize, window: Duration) -> Got {
+        self.read_until(|bytes| (bytes.len() >= len).then_some(len), Some(window))
+    }
+
     /// Reads one line, `"\n"` included, of at most `max` bytes; the bytes
     /// after the `"\n"` are kept for the next read. A line longer than `max`
     /// comes back without `"\n"`, ended as `Complete`.
