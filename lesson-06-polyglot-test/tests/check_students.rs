@@ -5,7 +5,7 @@
 //!
 //! A program whose mistake shows as silence (a missing `"\n"`, a buffer
 //! never flushed, a client left waiting) fails when `--timeout` runs out;
-//! those tests pass `--timeout 2` instead of the default 5 to keep the
+//! those tests pass `--timeout 3` instead of the default 5 to keep the
 //! suite quick.
 
 mod common;
@@ -16,7 +16,7 @@ use common::lesson::{
 use lesson_06_polyglot_test::check::Target;
 use lesson_06_polyglot_test::check::hints;
 
-/// `--timeout 2`, for the programs that fail by going quiet.
+/// `--timeout 3`, for the programs that fail by going quiet.
 const QUIET: &[&str] = &["--timeout", QUIET_TIMEOUT];
 
 // 01-server

@@ -369,10 +369,10 @@ const ANSWERS_EXACTLY: Stage = Stage {
 /// stream) and waits for the client to exit; returns its stdout.
 fn close_and_collect(ctx: &mut Ctx, conn: Conn) -> Result<Vec<u8>, Failure> {
     drop(conn);
-    if ctx.wait_for_exit(ctx.timeout()).is_none() {
+    if ctx.wait_for_exit(ctx.exit_limit()).is_none() {
         return Err(Failure::new(format!(
             "your client was still running {} after the server closed the connection",
-            seconds(ctx.timeout())
+            seconds(ctx.exit_limit())
         ))
         .hint(hints::EXIT_AT_END_OF_STREAM));
     }
@@ -463,7 +463,7 @@ const WAITS_FOR_THE_CLOSE: Stage = Stage {
             .hint(hints::WAIT_FOR_THE_CLOSE));
         }
         drop(conn);
-        match ctx.wait_for_exit(ctx.timeout()) {
+        match ctx.wait_for_exit(ctx.exit_limit()) {
             Some(status) if status.success() => Ok(()),
             Some(status) => Err(Failure::new(format!(
                 "your client exited with {} after a conversation that went well",
@@ -473,7 +473,7 @@ const WAITS_FOR_THE_CLOSE: Stage = Stage {
             .hint("read its error below")),
             None => Err(Failure::new(format!(
                 "your client was still running {} after the server closed the connection",
-                seconds(ctx.timeout())
+                seconds(ctx.exit_limit())
             ))
             .hint(hints::EXIT_AT_END_OF_STREAM)),
         }
@@ -503,14 +503,14 @@ pub fn expect_a_reported_failure(
     after: &str,
     hang_hint: &str,
 ) -> Result<(), Failure> {
-    match ctx.wait_for_exit(ctx.timeout()) {
+    match ctx.wait_for_exit(ctx.exit_limit()) {
         Some(status) if !status.success() => Ok(()),
         Some(_) => Err(Failure::new(format!("your client exited 0 {after}"))
             .expected("a non-zero exit status, and an error on stderr")
             .hint(hints::REPORT_FAILURE)),
         None => Err(Failure::new(format!(
             "your client was still running {} {after}",
-            seconds(ctx.timeout())
+            seconds(ctx.exit_limit())
         ))
         .expected("a non-zero exit status, and an error on stderr")
         .hint(hang_hint)),

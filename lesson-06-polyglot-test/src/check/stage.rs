@@ -126,6 +126,9 @@ pub fn upload_content() -> Vec<u8> {
 /// The name of the `{file}` a 04-client stage gives the client.
 pub const UPLOAD_NAME: &str = "upload-me.bin";
 
+/// The least time a program is given to exit (see [`Ctx::exit_limit`]).
+pub const EXIT_FLOOR: Duration = Duration::from_secs(10);
+
 /// How long a failed stage waits for a program that may be exiting.
 const EXIT_GRACE: Duration = Duration::from_millis(50);
 
@@ -162,6 +165,13 @@ impl<'a> Ctx<'a> {
     /// The longest any one wait on the program may take (`--timeout`).
     pub fn timeout(&self) -> Duration {
         self.options.timeout
+    }
+
+    /// The longest a stage waits for the program to exit: `--timeout`, but
+    /// at least [`EXIT_FLOOR`]. Whether a client exits is what is tested,
+    /// not how fast, and a process ends slowly on a busy machine.
+    pub fn exit_limit(&self) -> Duration {
+        self.options.timeout.max(EXIT_FLOOR)
     }
 
     /// The connection limit the server has in this stage: the one given

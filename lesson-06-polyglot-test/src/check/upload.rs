@@ -545,7 +545,7 @@ const SUCCEEDS_ON_OK: Stage = Stage {
         ready_and_body(&mut conn)?;
         let _ = conn.send(format!("OK {}\n", upload_content().len()).as_bytes());
         drop(conn);
-        match ctx.wait_for_exit(ctx.timeout()) {
+        match ctx.wait_for_exit(ctx.exit_limit()) {
             Some(status) if status.success() => Ok(()),
             Some(status) => Err(Failure::new(format!(
                 "your client exited with {} after the server confirmed the upload",
@@ -555,7 +555,7 @@ const SUCCEEDS_ON_OK: Stage = Stage {
             .hint("read its error below")),
             None => Err(Failure::new(format!(
                 "your client was still running {} after OK and the server's close",
-                seconds(ctx.timeout())
+                seconds(ctx.exit_limit())
             ))
             .hint(hints::EXIT_AT_END_OF_STREAM)),
         }

@@ -81,7 +81,7 @@ pub const CHECK_LIMIT: Duration = Duration::from_secs(120);
 
 /// The `--timeout` for a program that is expected to fail by going quiet:
 /// shorter than the default, to keep the suite quick, and still seconds.
-pub const QUIET_TIMEOUT: &str = "2";
+pub const QUIET_TIMEOUT: &str = "3";
 
 /// Runs `check TARGET [options] -- COMMAND...`.
 pub fn run_check(target: Target, options: &[&str], command: &[String]) -> Finished {
