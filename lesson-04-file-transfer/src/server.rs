@@ -280,10 +280,11 @@ fn check_name_is_free(target: &Path, name: &str, overwrite: bool) -> Result<(), 
 
 // ANCHOR: body_time
 /// How long a body of `size` bytes may take: `--timeout` to get going, plus
-/// one second for every `--min-rate` bytes. A client trickling one byte just
-/// before each `--timeout` therefore cannot hold the server for ever.
+/// one second for every `--min-rate` bytes (rounded up). A client trickling
+/// one byte just before each `--timeout` therefore cannot hold the server
+/// for ever.
 fn body_time(size: u64, config: &ServerConfig) -> Duration {
-    Duration::from_secs(size / config.min_rate).saturating_add(config.timeout)
+    Duration::from_secs(size.div_ceil(config.min_rate)).saturating_add(config.timeout)
 }
 // ANCHOR_END: body_time
 
@@ -348,8 +349,8 @@ const DRAIN_TIME: Duration = Duration::from_secs(1);
 /// anyway (and the client then sees a reset).
 const DRAIN_LIMIT: u64 = 64 * 1024;
 
-/// The one log line that ends every client: `received`, `aborted` or
-/// `refused`. Names are escaped; a refused one is also cut, since it may be
+/// The one log line that ends every client: `received`, `aborted` (with
+/// the code: `short` or `timeout`) or `refused`. Names are escaped; a refused one is also cut, since it may be
 /// 4 KiB of anything.
 fn log_line(upload: &Upload, result: &Result<(), Refusal>) -> String {
     let name = upload.name.as_deref();
@@ -366,10 +367,11 @@ fn log_line(upload: &Upload, result: &Result<(), Refusal>) -> String {
                 && matches!(refusal.code, ErrorCode::Short | ErrorCode::Timeout) =>
         {
             format!(
-                "aborted {}: expected {} bytes, got {}",
+                "aborted {}: expected {} bytes, got {} ({})",
                 printable(name),
                 upload.size,
-                upload.received
+                upload.received,
+                refusal.code
             )
         }
         (Err(refusal), Some("")) => format!("refused \"\": {refusal}"),
