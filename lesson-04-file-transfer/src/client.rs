@@ -13,8 +13,8 @@ use anyhow::{Context, anyhow, bail};
 use crate::deadline::is_timeout;
 use crate::progress::Progress;
 use crate::protocol::{
-    BODY_BUFFER, ErrorCode, Line, MAX_LINE, Refusal, Reply, parse_reply, printable, read_line_bounded,
-    validate_name,
+    BODY_BUFFER, ErrorCode, Line, MAX_LINE, Refusal, Reply, parse_reply, printable,
+    read_line_bounded, validate_name,
 };
 use crate::zero_copy::{self, CopyMode};
 
@@ -53,8 +53,7 @@ pub struct Sent {
 pub fn send_file(path: &Path, name: Option<&str>, options: &ClientOptions) -> anyhow::Result<Sent> {
     // 1. The file. Its type is checked before it is opened: opening a FIFO
     //    waits (for ever, and deaf to --timeout) until something writes to it.
-    let metadata =
-        fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let metadata = fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
     if !metadata.is_file() {
         bail!("{} is not a regular file", path.display());
     }

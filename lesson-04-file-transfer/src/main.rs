@@ -200,7 +200,10 @@ fn run_client(file: PathBuf, name: Option<String>, options: ClientOptions) -> an
 
 /// The usual fix for the errors a student meets most, if we know it.
 fn hint_for(err: &anyhow::Error, port: u16) -> Option<String> {
-    if let Some(refusal) = err.chain().find_map(|cause| cause.downcast_ref::<Refusal>()) {
+    if let Some(refusal) = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<Refusal>())
+    {
         return match refusal.code {
             ErrorCode::Exists => {
                 Some("choose another name with --name, or start the server with --overwrite".into())

@@ -90,7 +90,9 @@ impl ErrorCode {
 
     /// The code a word names, if it names one.
     pub fn from_word(word: &str) -> Option<ErrorCode> {
-        ErrorCode::ALL.into_iter().find(|code| code.as_str() == word)
+        ErrorCode::ALL
+            .into_iter()
+            .find(|code| code.as_str() == word)
     }
 }
 

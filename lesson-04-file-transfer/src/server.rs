@@ -70,7 +70,9 @@ pub fn serve(
                 log.line(format!("removed {name}, left by a server that was killed"));
             }
         }
-        Err(err) => log.error(format!("error: looking for leftover temporary files: {err}")),
+        Err(err) => log.error(format!(
+            "error: looking for leftover temporary files: {err}"
+        )),
     }
 
     let mut served: u64 = 0;
@@ -472,7 +474,9 @@ mod tests {
         let mut received = 0;
         let result = match copy {
             CopyMode::Loop => receive_body(&mut reader, &mut file, size, &mut received),
-            CopyMode::ZeroCopy => zero_copy::receive_body(&mut reader, &mut file, size, &mut received),
+            CopyMode::ZeroCopy => {
+                zero_copy::receive_body(&mut reader, &mut file, size, &mut received)
+            }
         };
         sender.join().expect("the sender panicked");
         let saved = fs::read(&path).expect("reading the file back");

@@ -130,8 +130,15 @@ mod linux {
             // Socket -> pipe. Waits (up to the idle limit or the deadline,
             // which `arm` sets) only while no bytes are there.
             let waited = deadline.arm().and_then(|()| {
-                splice(deadline.stream(), None, &pipe_writer, None, due, SpliceFlags::MOVE)
-                    .map_err(io::Error::from)
+                splice(
+                    deadline.stream(),
+                    None,
+                    &pipe_writer,
+                    None,
+                    due,
+                    SpliceFlags::MOVE,
+                )
+                .map_err(io::Error::from)
             });
             let n = match waited {
                 Ok(0) => return Err(body_ended(size, *received)),

@@ -12,8 +12,8 @@ use std::net::TcpListener;
 
 use common::lesson::{COPY_PATHS, Scratch, line_starting_with, snapshot, start_in, start_upload};
 use common::{
-    accept, escaped, fake_server, free_port, read_line, read_to_end_of_stream, reset_on_close,
-    run, run_client, send, start_client,
+    accept, escaped, fake_server, free_port, read_line, read_to_end_of_stream, reset_on_close, run,
+    run_client, send, start_client,
 };
 
 /// Runs `client --port PORT ARGS...` to its end: (exit code, stdout, stderr).
@@ -355,11 +355,17 @@ fn ipv6_addresses_work_with_and_without_brackets() {
     let scratch = Scratch::new();
     let file = scratch.file("six.txt", b"over IPv6\n");
     let (mut server, addr) = start_in(&scratch.dir, &["--host", "[::1]"]);
-    assert!(addr.is_ipv6(), "the server should listen on ::1, it said {addr}");
+    assert!(
+        addr.is_ipv6(),
+        "the server should listen on ::1, it said {addr}"
+    );
     // The toolkit passes the address bare: `--host ::1`.
     let finished = run_client(addr, &[&file], b"");
     assert!(finished.status.success(), "{}", finished.describe());
     line_starting_with(&mut server, "received six.txt: 10 bytes in ");
     let (_other, bare) = start_in(&scratch.dir, &["--host", "::1"]);
-    assert!(bare.is_ipv6(), "--host ::1 should listen on ::1, it said {bare}");
+    assert!(
+        bare.is_ipv6(),
+        "--host ::1 should listen on ::1, it said {bare}"
+    );
 }

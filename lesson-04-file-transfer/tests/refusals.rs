@@ -247,7 +247,10 @@ fn the_tutorial_client_sending_raw_bytes_is_refused() {
         stream
             .shutdown(Shutdown::Write)
             .expect("shutting down the write half, as the tutorial's close() does");
-        assert_eq!(String::from_utf8_lossy(&read_line(&mut stream, "the server")), expected);
+        assert_eq!(
+            String::from_utf8_lossy(&read_line(&mut stream, "the server")),
+            expected
+        );
         line_starting_with(&mut server, "refused header: bad-header ");
         assert!(
             snapshot(&scratch.dir).is_empty(),
@@ -269,10 +272,7 @@ fn too_large_is_refused_before_any_body() {
     // The limit itself is allowed.
     let scratch = Scratch::new();
     let (mut server, addr) = start_in(&scratch.dir, &["--max-size", "10"]);
-    assert_eq!(
-        upload(addr, "ten.bin", b"0123456789"),
-        "OK 10\n"
-    );
+    assert_eq!(upload(addr, "ten.bin", b"0123456789"), "OK 10\n");
     line_starting_with(&mut server, "received ten.bin: 10 bytes in ");
 }
 
@@ -283,11 +283,7 @@ fn an_existing_file_is_refused_without_overwrite() {
     fs::create_dir(scratch.dir.join("folder")).expect("making a folder");
     let (mut server, addr) = start_in(&scratch.dir, &[]);
     let before = snapshot(scratch.root.path());
-    assert_refused(
-        addr,
-        b"SEND 4 a.txt\n",
-        "ERR exists a.txt already exists\n",
-    );
+    assert_refused(addr, b"SEND 4 a.txt\n", "ERR exists a.txt already exists\n");
     assert_eq!(
         line_starting_with(&mut server, "refused "),
         "refused a.txt: exists a.txt already exists"

@@ -101,7 +101,11 @@ fn a_multi_megabyte_random_file_arrives_intact_through_the_loop() {
 
 #[test]
 fn a_multi_megabyte_random_file_arrives_intact_through_zero_copy() {
-    round_trip("zero-copy", "random.bin", &random_bytes(4, 5 * 1024 * 1024 + 3));
+    round_trip(
+        "zero-copy",
+        "random.bin",
+        &random_bytes(4, 5 * 1024 * 1024 + 3),
+    );
 }
 
 #[test]
