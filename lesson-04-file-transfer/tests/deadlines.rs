@@ -10,7 +10,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::lesson::{COPY_PATHS, Scratch, line_starting_with, names, snapshot, start_in, upload};
-use common::{connect, read_line, send};
+use common::{connect, describe_io_error, escaped, read_line, send};
 
 /// Sends `bytes` in pieces of `piece` bytes, one piece every `pause`, on a
 /// thread of its own, the way a hostile (or very slow) client would. Stops
@@ -25,6 +25,30 @@ fn trickle(stream: &TcpStream, bytes: Vec<u8>, piece: usize, pause: Duration) ->
             thread::sleep(pause);
         }
     })
+}
+
+/// Reads the server's answer to a trickling client: one line, which must
+/// come before the trickle ends (within the toolkit's SOCKET_WAIT).
+fn reply_to_a_trickle(stream: &mut TcpStream, phase: &str) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.last() != Some(&b'\n') {
+        match std::io::Read::read(stream, &mut byte) {
+            Ok(0) => panic!(
+                "the server closed the connection after {} while {phase} trickled in",
+                escaped(&line)
+            ),
+            Ok(_) => line.push(byte[0]),
+            Err(err) => panic!(
+                "while {phase} trickled in, the server sent {}, then {} (hint: a read \
+                 time-out restarts with every byte that arrives; the phase needs a deadline \
+                 of its own)",
+                escaped(&line),
+                describe_io_error(&err)
+            ),
+        }
+    }
+    line
 }
 
 #[test]
@@ -42,7 +66,7 @@ fn a_header_trickled_byte_by_byte_times_out_as_a_whole() {
         1,
         Duration::from_millis(500),
     );
-    let reply = read_line(&mut stream, "the server");
+    let reply = reply_to_a_trickle(&mut stream, "the header");
     let took = started.elapsed();
     assert_eq!(
         String::from_utf8_lossy(&reply),
@@ -78,7 +102,7 @@ fn a_slow_body_hits_its_deadline(copy: &str) {
     );
     let started = Instant::now();
     let sender = trickle(&stream, vec![b'x'; 3000], 100, Duration::from_millis(300));
-    let reply = read_line(&mut stream, "the server");
+    let reply = reply_to_a_trickle(&mut stream, "the body");
     let took = started.elapsed();
     assert_eq!(
         String::from_utf8_lossy(&reply),

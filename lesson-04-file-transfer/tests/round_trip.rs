@@ -192,3 +192,23 @@ fn more_than_the_announced_size_is_not_saved() {
         );
     }
 }
+
+#[test]
+fn names_that_only_look_like_temporary_files_are_accepted() {
+    // Only `.upload-<anything>.part` is kept for the server's temporary
+    // files; a name with just one of the two ends is an ordinary name.
+    let scratch = Scratch::new();
+    let (mut server, addr) = start_in(&scratch.dir, &[]);
+    for name in ["movie.part", ".upload-list.txt"] {
+        assert_eq!(
+            upload(addr, name, b"ordinary"),
+            "OK 8\n",
+            "{name:?} is an ordinary name"
+        );
+        line_starting_with(&mut server, &format!("received {name}: 8 bytes in "));
+    }
+    assert_eq!(
+        names(&snapshot(&scratch.dir)),
+        [".upload-list.txt", "movie.part"]
+    );
+}
