@@ -156,41 +156,39 @@ pub fn send_file(path: &Path, name: Option<&str>, options: &ClientOptions) -> an
 /// The size went out in the header before the first byte, and a file can
 /// change while it is sent (a log that grows, a file being rewritten). The
 /// server stops reading after `size` bytes and saves them, so the check has
-/// to come before the last byte: the client sends all but the last byte,
-/// then reads ahead. If the file ends right after that byte, the byte goes
-/// out; if the file has more, the client stops one byte short, the server
-/// sees a short body, and nothing is saved.
+/// to come before the end of the body: the client sends all but the last
+/// piece (up to [`BODY_BUFFER`] bytes) the chosen way, then reads the last
+/// piece into memory together with one byte more. If the file ends right
+/// there, the piece goes out; if it has more (or less), the client stops
+/// short, the server sees a short body, and nothing is saved.
 fn send_exactly(
     file: &mut File,
-    stream: &TcpStream,
+    mut stream: &TcpStream,
     size: u64,
     copy: CopyMode,
     progress: &Progress,
 ) -> anyhow::Result<()> {
-    let all_but_last = size.saturating_sub(1);
+    let last_piece = size.min(BODY_BUFFER as u64);
+    let first_part = size - last_piece;
     let sent = match copy {
-        CopyMode::Loop => send_body(file, stream, all_but_last, progress)?,
-        CopyMode::ZeroCopy => zero_copy::send_body(file, stream, all_but_last, progress)?,
+        CopyMode::Loop => send_body(file, stream, first_part, progress)?,
+        CopyMode::ZeroCopy => zero_copy::send_body(file, stream, first_part, progress)?,
     };
-    // The rest of the file: one byte is due (none for an empty file); ask
-    // for one more to see whether the file goes on.
-    let mut rest = [0u8; 2];
-    let got = read_up_to(file, &mut rest)?;
-    let due = size - all_but_last;
-    if sent < all_but_last || (got as u64) < due {
+    let mut last = vec![0u8; last_piece as usize + 1];
+    let got = read_up_to(file, &mut last)? as u64;
+    if sent < first_part || got < last_piece {
         bail!(
             "the file shrank from {size} to {} bytes while it was sent",
-            sent + got as u64
+            sent + got
         );
     }
-    if got as u64 > due {
+    if got > last_piece {
         bail!(
             "the file grew while it was sent (it had {size} bytes when the upload started); \
-             the last byte was held back, so the server saved nothing"
+             the end of the body was held back, so the server saved nothing"
         );
     }
-    let mut socket = stream;
-    socket.write_all(&rest[..got])?;
+    stream.write_all(&last[..last_piece as usize])?;
     progress.set(size);
     Ok(())
 }

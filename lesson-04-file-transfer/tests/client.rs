@@ -10,7 +10,9 @@ use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::net::TcpListener;
 
-use common::lesson::{COPY_PATHS, Scratch, line_starting_with, snapshot, start_in, start_upload};
+use common::lesson::{
+    COPY_PATHS, Scratch, line_starting_with, random_bytes, snapshot, start_in, start_upload,
+};
 use common::{
     accept, escaped, fake_server, free_port, read_line, read_to_end_of_stream, reset_on_close, run,
     run_client, send, start_client,
@@ -214,15 +216,21 @@ fn an_ok_with_the_wrong_size_is_a_failure() {
     );
 }
 
+/// 2.5 MiB: the client sends the first 1.5 MiB the chosen way (loop or
+/// zero-copy), and keeps the last 1 MiB piece until it knows where the file
+/// ends.
+const CHANGING_SIZE: usize = 5 * 1024 * 1024 / 2;
+
 #[test]
 fn a_file_that_grows_while_it_is_sent_is_not_saved() {
     // The size in the header is read before the body is sent. If the file
     // grows meanwhile, the client must not send the announced size as if
-    // all were well: it holds back the last byte, so the server sees a
-    // short body and saves nothing.
+    // all were well: it holds back the end of the body, so the server sees
+    // a short body and saves nothing.
     for copy in COPY_PATHS {
         let scratch = Scratch::new();
-        let file = scratch.file("log.txt", b"0123456789");
+        let content = random_bytes(7, CHANGING_SIZE);
+        let file = scratch.file("log.bin", &content);
         let grow = || {
             let mut appending = OpenOptions::new()
                 .append(true)
@@ -231,18 +239,23 @@ fn a_file_that_grows_while_it_is_sent_is_not_saved() {
             appending.write_all(b"more").expect("growing the file");
         };
         let (header, body, finished) = fake_upload(&file, &["--copy", copy], grow, b"");
-        assert_eq!(header, b"SEND 10 log.txt\n");
+        assert_eq!(header, format!("SEND {CHANGING_SIZE} log.bin\n").as_bytes());
+        let held_back = 1024 * 1024;
         assert!(
-            body == b"012345678",
-            "--copy {copy}: the client must stop one byte short of the announced 10; it sent {}",
+            body.len() == CHANGING_SIZE - held_back && content.starts_with(&body),
+            "--copy {copy}: the client must send the first {} bytes and hold back the last \
+             {held_back}; it sent {}",
+            CHANGING_SIZE - held_back,
             escaped(&body)
         );
         assert_eq!(finished.status.code(), Some(1), "{}", finished.describe());
         assert_eq!(
             finished.stderr,
-            "error: sending the body of log.txt: the file grew while it was sent \
-             (it had 10 bytes when the upload started); the last byte was held back, \
-             so the server saved nothing\n",
+            format!(
+                "error: sending the body of log.bin: the file grew while it was sent \
+                 (it had {CHANGING_SIZE} bytes when the upload started); the end of the body \
+                 was held back, so the server saved nothing\n"
+            ),
             "--copy {copy}"
         );
     }
@@ -252,18 +265,21 @@ fn a_file_that_grows_while_it_is_sent_is_not_saved() {
 fn a_file_that_shrinks_while_it_is_sent_is_an_error() {
     for copy in COPY_PATHS {
         let scratch = Scratch::new();
-        let file = scratch.file("log.txt", b"0123456789");
+        let file = scratch.file("log.bin", &random_bytes(8, CHANGING_SIZE));
         let shrink = || fs::write(&file, b"01234").expect("shrinking the file");
         let (_, body, finished) = fake_upload(&file, &["--copy", copy], shrink, b"");
         assert!(
-            body == b"01234",
-            "--copy {copy}: the client sent {}",
-            escaped(&body)
+            body.len() < CHANGING_SIZE,
+            "--copy {copy}: the client sent all {} bytes of a file that shrank",
+            body.len()
         );
         assert_eq!(finished.status.code(), Some(1), "{}", finished.describe());
         assert_eq!(
             finished.stderr,
-            "error: sending the body of log.txt: the file shrank from 10 to 5 bytes while it was sent\n",
+            format!(
+                "error: sending the body of log.bin: the file shrank from {CHANGING_SIZE} to 5 \
+                 bytes while it was sent\n"
+            ),
             "--copy {copy}"
         );
     }

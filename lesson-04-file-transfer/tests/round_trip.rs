@@ -87,8 +87,8 @@ fn an_empty_file_arrives_intact_through_zero_copy() {
 
 #[test]
 fn a_one_byte_file_arrives_intact_through_both_paths() {
-    // The client holds back the last byte until it knows the file ends
-    // there (see send_exactly): for one byte, that byte is the whole body.
+    // The client sends the last piece of the body from memory, once it knows
+    // the file ends there (see send_exactly): for one byte, that is all.
     round_trip("loop", "one.txt", b"1");
     round_trip("zero-copy", "one.txt", b"1");
 }
