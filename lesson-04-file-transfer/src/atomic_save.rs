@@ -55,13 +55,19 @@ pub struct TempFile {
     kept: bool,
 }
 
+/// How many names [`TempFile::create_in`] tries before it gives up.
+const TEMP_ATTEMPTS: usize = 100;
+
 /// Numbers the temporary files of this process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl TempFile {
     /// Creates and locks a new temporary file in `dir`.
     pub fn create_in(dir: &Path) -> io::Result<TempFile> {
-        loop {
+        // Each retry below has a reason that goes away by itself (a leftover
+        // name, a sweep at this very moment); a bound keeps a file system
+        // that behaves oddly from turning that into an endless loop.
+        for _ in 0..TEMP_ATTEMPTS {
             let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
             let name = format!("{TEMP_PREFIX}{}-{n}{TEMP_SUFFIX}", std::process::id());
             let path = dir.join(name);
@@ -94,6 +100,9 @@ impl TempFile {
                 kept: false,
             });
         }
+        Err(io::Error::other(format!(
+            "no usable temporary name after {TEMP_ATTEMPTS} tries"
+        )))
     }
 
     // ANCHOR: persist
@@ -138,20 +147,17 @@ impl Drop for TempFile {
 /// `RENAME_NOREPLACE`. A file system that does not know the flag answers
 /// `EINVAL` (and a kernel older than 3.15 `ENOSYS`); then, and on other
 /// systems, [`link_then_unlink`] does the same job.
-#[cfg(any(target_os = "linux", target_os = "android"))]
 fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    use rustix::fs::{CWD, RenameFlags, renameat_with};
-    use rustix::io::Errno;
-    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(Errno::INVAL | Errno::NOSYS) => link_then_unlink(from, to),
-        Err(errno) => Err(errno.into()),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        use rustix::io::Errno;
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(Errno::INVAL | Errno::NOSYS) => {} // not supported here
+            Err(errno) => return Err(errno.into()),
+        }
     }
-}
-
-/// Renames `from` to `to`, failing with `AlreadyExists` if `to` exists.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     link_then_unlink(from, to)
 }
 
@@ -297,6 +303,20 @@ mod tests {
         link_then_unlink(&from, &dir.join("free")).expect("a free name");
         assert_eq!(fs::read(dir.join("free")).expect("reading free"), b"new");
         assert!(!from.exists(), "the old name must be gone");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn still_named_tells_the_same_file_from_another_or_none() {
+        let dir = scratch("named");
+        let path = dir.join("a");
+        fs::write(&path, b"first").expect("writing a");
+        let file = File::open(&path).expect("opening a");
+        assert!(still_named(&file, &path), "the same file");
+        fs::remove_file(&path).expect("removing a");
+        assert!(!still_named(&file, &path), "no file by that name any more");
+        fs::write(&path, b"second").expect("writing another a");
+        assert!(!still_named(&file, &path), "another file by that name");
         let _ = fs::remove_dir_all(&dir);
     }
 
