@@ -91,8 +91,7 @@ impl<'a> Deadline<'a> {
 impl Read for Deadline<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         self.arm()?;
-        let mut stream = self.stream;
-        stream.read(buffer)
+        self.stream.read(buffer)
     }
 }
 // ANCHOR_END: deadline

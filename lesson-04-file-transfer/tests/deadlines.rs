@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ fn trickle(stream: &TcpStream, bytes: Vec<u8>, piece: usize, pause: Duration) ->
     let mut stream = stream.try_clone().expect("cloning the connection");
     thread::spawn(move || {
         for chunk in bytes.chunks(piece) {
-            if std::io::Write::write_all(&mut stream, chunk).is_err() {
+            if stream.write_all(chunk).is_err() {
                 return;
             }
             thread::sleep(pause);
@@ -33,7 +34,7 @@ fn reply_to_a_trickle(stream: &mut TcpStream, phase: &str) -> Vec<u8> {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     while line.last() != Some(&b'\n') {
-        match std::io::Read::read(stream, &mut byte) {
+        match stream.read(&mut byte) {
             Ok(0) => panic!(
                 "the server closed the connection after {} while {phase} trickled in",
                 escaped(&line)
