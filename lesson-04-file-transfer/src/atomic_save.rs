@@ -270,11 +270,18 @@ pub fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("cannot use --dir {}: it is not a folder", dir.display());
     }
+    let created = !dir.exists();
     fs::create_dir_all(dir).with_context(|| format!("cannot use --dir {}", dir.display()))?;
     // Creating (and, on drop, removing) a temporary file is exactly what an
     // upload does first.
-    TempFile::create_in(dir)
-        .with_context(|| format!("cannot write into --dir {}", dir.display()))?;
+    if let Err(err) = TempFile::create_in(dir) {
+        if created {
+            // A failed start leaves nothing behind (`remove_dir` removes
+            // only an empty folder).
+            let _ = fs::remove_dir(dir);
+        }
+        return Err(err).with_context(|| format!("cannot write into --dir {}", dir.display()));
+    }
     Ok(())
 }
 
