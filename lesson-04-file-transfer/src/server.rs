@@ -211,7 +211,8 @@ fn receive_upload(
     }
 
     // 4. The file is complete: make it durable, give it its name (unless
-    //    someone took the name meanwhile), and make the name durable.
+    //    someone took the name meanwhile), and make the name durable. (What
+    //    the two syncs buy shows only after a power cut: no test sees it.)
     temp.file
         .sync_all()
         .map_err(|err| io_refusal("syncing the file to disk", err))?;
