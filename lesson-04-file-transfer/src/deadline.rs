@@ -124,6 +124,9 @@ mod tests {
     #[test]
     fn a_trickle_cannot_outlast_the_phase() {
         let (mut writer, reader) = pair();
+        reader
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("setting a safety time-out");
         // One byte every 300 ms: never idle for 2 s, but the phase is 1 s.
         let trickle = thread::spawn(move || {
             for _ in 0..10 {
@@ -162,12 +165,23 @@ mod tests {
     #[test]
     fn silence_trips_the_idle_limit_before_a_far_deadline() {
         let (_writer, reader) = pair();
+        // A safety net, so that a broken `arm` fails this test instead of
+        // hanging it.
+        reader
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("setting a safety time-out");
         let mut deadline =
             Deadline::new(&reader, Duration::from_millis(200), Duration::from_secs(60));
+        let started = Instant::now();
         let err = deadline
             .read(&mut [0u8; 1])
             .expect_err("nothing was sent, so the read must time out");
         assert!(is_timeout(&err), "expected a time-out, got {err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the idle limit is 200 ms; the read waited {:?}",
+            started.elapsed()
+        );
         assert!(!deadline.has_passed(), "the 60 s phase is not over");
         deadline.restart(Duration::ZERO);
         assert!(deadline.has_passed(), "a zero phase is over at once");

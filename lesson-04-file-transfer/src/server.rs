@@ -334,12 +334,13 @@ pub fn receive_body(
 /// and swallow what is still arriving, for at most [`DRAIN_TIME`] in all and
 /// [`DRAIN_LIMIT`] bytes, before the socket is dropped. A client that did
 /// its part has already shut down its write half, and this ends at once.
-fn reply_and_close(mut stream: &TcpStream, line: &str) {
+/// Returns how many bytes it swallowed.
+fn reply_and_close(mut stream: &TcpStream, line: &str) -> u64 {
     // The client may be gone already; there is no one left to tell.
     let _ = stream.write_all(line.as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
     let rest = Deadline::new(stream, DRAIN_TIME, DRAIN_TIME);
-    let _ = io::copy(&mut rest.take(DRAIN_LIMIT), &mut io::sink());
+    io::copy(&mut rest.take(DRAIN_LIMIT), &mut io::sink()).unwrap_or(0)
 }
 // ANCHOR_END: reply_and_close
 
@@ -438,10 +439,80 @@ fn io_refusal(what: &str, err: io::Error) -> Refusal {
 
 #[cfg(test)]
 mod tests {
-    //! Both body receivers, in-process: exact counts, and a short body.
+    //! Both body receivers, in-process: exact counts, and a short body; the
+    //! polite close; and the settings `serve` refuses.
 
     use super::*;
     use std::fs;
+
+    /// Sends `trailing` bytes after the server's final line and returns
+    /// how many `reply_and_close` swallowed, and what the client read.
+    fn swallowed_after_reply(trailing: usize) -> (u64, Vec<u8>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
+        let mut client =
+            TcpStream::connect(listener.local_addr().expect("address")).expect("connecting");
+        let (server_side, _) = listener.accept().expect("accepting");
+        let sender = thread::spawn(move || {
+            // Errors are expected once the server stops reading.
+            let _ = client.write_all(&vec![b'z'; trailing]);
+            let _ = client.shutdown(Shutdown::Write);
+            let mut reply = Vec::new();
+            let _ = client.read_to_end(&mut reply);
+            reply
+        });
+        let swallowed = reply_and_close(&server_side, "ERR io just a test\n");
+        drop(server_side);
+        (
+            swallowed,
+            sender.join().expect("the client thread panicked"),
+        )
+    }
+
+    #[test]
+    fn the_close_swallows_what_follows_up_to_64_kib() {
+        let (swallowed, reply) = swallowed_after_reply(60 * 1024);
+        assert_eq!(
+            swallowed,
+            60 * 1024,
+            "all of a short trailer, up to its end"
+        );
+        assert_eq!(reply, b"ERR io just a test\n");
+        let (swallowed, _) = swallowed_after_reply(1024 * 1024);
+        assert_eq!(swallowed, DRAIN_LIMIT, "at most 64 KiB of a long one");
+        assert_eq!(DRAIN_LIMIT, 65536);
+    }
+
+    #[test]
+    fn serve_refuses_a_zero_time_out_or_rate() {
+        let dir = std::env::temp_dir().join(format!("lesson-04-unit-serve-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("creating a scratch folder");
+        let config = ServerConfig {
+            dir: dir.clone(),
+            max_size: 10,
+            overwrite: false,
+            timeout: Duration::from_secs(1),
+            min_rate: 1,
+            max_clients: Some(0),
+            copy: CopyMode::Loop,
+        };
+        let listener = || TcpListener::bind("127.0.0.1:0").expect("binding");
+        for (timeout, min_rate) in [(0, 1), (1, 0)] {
+            let config = ServerConfig {
+                timeout: Duration::from_secs(timeout),
+                min_rate,
+                ..config.clone()
+            };
+            let err = serve(listener(), &config, io::sink())
+                .expect_err("a zero time-out or rate must be refused");
+            assert_eq!(
+                err.to_string(),
+                "the time-out and the minimum rate must be more than zero"
+            );
+        }
+        // With both set, `max_clients: Some(0)` returns at once.
+        serve(listener(), &config, io::sink()).expect("serving no client");
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     /// Sends `early` (as if it came with the header) and then `body` to a
     /// fresh server-side socket, closes, and runs the receiver chosen by

@@ -77,3 +77,25 @@ fn with_overwrite_a_file_created_during_the_upload_is_replaced() {
         b"newer"
     );
 }
+
+#[test]
+fn a_rename_that_fails_for_another_reason_is_io_not_exists() {
+    // With --overwrite the rename may replace a file, but not a folder:
+    // that failure is the server's `io`, not the name's `exists`.
+    let scratch = Scratch::new();
+    let (mut server, addr) = start_in(&scratch.dir, &["--overwrite"]);
+    let mut stream = start_upload(addr, "folder", 5);
+    fs::create_dir(scratch.dir.join("folder")).expect("making a folder of that name");
+    fs::write(scratch.dir.join("folder").join("inside.txt"), b"x").expect("filling it");
+    let reply = finish_upload(&mut stream, b"mine!");
+    assert!(
+        reply.starts_with("ERR io renaming the temporary file: "),
+        "a folder named like the upload appeared during it; the rename fails, and that is \
+         `io`, got {reply:?}"
+    );
+    line_starting_with(&mut server, "refused folder: io ");
+    assert_eq!(
+        names(&snapshot(&scratch.dir)),
+        ["folder", "folder/inside.txt"]
+    );
+}

@@ -410,3 +410,19 @@ fn the_name_of_a_temporary_file_is_refused() {
         )],
     );
 }
+
+#[test]
+fn a_reset_in_the_middle_of_the_header_is_an_io_error_not_a_timeout() {
+    let scratch = Scratch::new();
+    let (mut server, addr) = start_in(&scratch.dir, &["--timeout", "30"]);
+    let mut stream = connect(addr);
+    common::send(&mut stream, b"SEND 5 a.t", "the server");
+    common::reset_on_close(&stream);
+    drop(stream);
+    let logged = line_starting_with(&mut server, "refused header: ");
+    assert!(
+        logged.starts_with("refused header: io reading the header: Connection reset by peer"),
+        "a client that resets during its header broke the connection; that is not a \
+         time-out (the server's --timeout is 30 s): logged {logged:?}"
+    );
+}
