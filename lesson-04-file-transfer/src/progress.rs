@@ -39,3 +39,23 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_follows_the_bytes_sent_and_is_cleared_at_the_end() {
+        // Off a terminal indicatif draws nothing, but the bar still counts.
+        let progress = Progress::new(100, true);
+        progress.set(40);
+        let bar = progress.bar.clone().expect("a bar was asked for");
+        assert_eq!(bar.position(), 40);
+        progress.finish();
+        assert!(bar.is_finished(), "finish must end the bar");
+        assert!(
+            Progress::new(100, false).bar.is_none(),
+            "no bar unless asked"
+        );
+    }
+}

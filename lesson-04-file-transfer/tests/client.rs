@@ -238,7 +238,10 @@ fn a_file_that_grows_while_it_is_sent_is_not_saved() {
                 .expect("opening the file to append");
             appending.write_all(b"more").expect("growing the file");
         };
-        let (header, body, finished) = fake_upload(&file, &["--copy", copy], grow, b"");
+        // The fake server answers as the real one does to a short body: the
+        // client must report its own, better reason.
+        let short = b"ERR short expected 2621440 bytes, got 1572864\n";
+        let (header, body, finished) = fake_upload(&file, &["--copy", copy], grow, short);
         assert_eq!(header, format!("SEND {CHANGING_SIZE} log.bin\n").as_bytes());
         let held_back = 1024 * 1024;
         assert!(
@@ -263,26 +266,85 @@ fn a_file_that_grows_while_it_is_sent_is_not_saved() {
 
 #[test]
 fn a_file_that_shrinks_while_it_is_sent_is_an_error() {
-    for copy in COPY_PATHS {
+    // To 5 bytes (it ends inside the first part) and to 2 MiB (inside the
+    // last piece, which the client reads into memory).
+    for (copy, left) in [
+        ("loop", 5),
+        ("zero-copy", 5),
+        ("loop", 2 << 20),
+        ("zero-copy", 2 << 20),
+    ] {
         let scratch = Scratch::new();
-        let file = scratch.file("log.bin", &random_bytes(8, CHANGING_SIZE));
-        let shrink = || fs::write(&file, b"01234").expect("shrinking the file");
-        let (_, body, finished) = fake_upload(&file, &["--copy", copy], shrink, b"");
+        let content = random_bytes(8, CHANGING_SIZE);
+        let file = scratch.file("log.bin", &content);
+        let shrink = || fs::write(&file, &content[..left]).expect("shrinking the file");
+        let short = b"ERR short expected 2621440 bytes, got 5\n";
+        let (_, body, finished) = fake_upload(&file, &["--copy", copy], shrink, short);
         assert!(
-            body.len() < CHANGING_SIZE,
-            "--copy {copy}: the client sent all {} bytes of a file that shrank",
-            body.len()
+            body.len() <= left && content.starts_with(&body),
+            "--copy {copy}: the file shrank to {left} bytes, yet the client sent {}",
+            escaped(&body)
         );
         assert_eq!(finished.status.code(), Some(1), "{}", finished.describe());
         assert_eq!(
             finished.stderr,
             format!(
-                "error: sending the body of log.bin: the file shrank from {CHANGING_SIZE} to 5 \
-                 bytes while it was sent\n"
+                "error: sending the body of log.bin: the file shrank from {CHANGING_SIZE} to \
+                 {left} bytes while it was sent\n"
             ),
-            "--copy {copy}"
+            "--copy {copy}, shrunk to {left} bytes"
         );
     }
+}
+
+#[test]
+fn the_servers_own_reason_for_stopping_mid_body_is_reported() {
+    // The server stops reading (its disk is full, say): it says why and
+    // closes. The client's next write fails, and it reports the server's
+    // reason rather than its own "connection reset".
+    let scratch = Scratch::new();
+    let file = scratch.file("big.bin", &vec![7u8; 32 * 1024 * 1024]);
+    let (listener, addr) = fake_server();
+    let client = start_client(addr, &[&file], b"");
+    let mut stream = accept(&listener);
+    read_line(&mut stream, "the client");
+    send(&mut stream, b"READY\n", "the client");
+    common::read_exactly(&mut stream, 1024 * 1024, "the client");
+    send(
+        &mut stream,
+        b"ERR io writing the file: No space left on device (os error 28)\n",
+        "the client",
+    );
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutting down the write half");
+    reset_on_close(&stream);
+    drop(stream);
+    let finished = client.finish();
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.describe());
+    assert_eq!(
+        finished.stderr,
+        "error: server refused big.bin: io writing the file: No space left on device (os error 28)\n"
+    );
+}
+
+#[test]
+fn a_server_that_closes_instead_of_ready_is_not_called_busy() {
+    // Only silence means "busy with another upload"; a closed connection is
+    // said as it is.
+    let scratch = Scratch::new();
+    let file = scratch.file("a.txt", b"abc");
+    let (listener, addr) = fake_server();
+    let client = start_client(addr, &[&file], b"");
+    let mut stream = accept(&listener);
+    read_line(&mut stream, "the client");
+    drop(stream);
+    let finished = client.finish();
+    assert_eq!(finished.status.code(), Some(1), "{}", finished.describe());
+    assert_eq!(
+        finished.stderr,
+        "error: waiting for READY: the server closed the connection without an answer\n"
+    );
 }
 
 #[test]

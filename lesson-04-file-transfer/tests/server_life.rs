@@ -358,3 +358,56 @@ fn more_than_64_kib_after_the_final_line_are_not_waited_for() {
          the server until the drain's deadline)"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_start_that_cannot_write_into_a_new_dir_removes_it() {
+    // The start creates --dir, then proves it can write there. If it cannot
+    // (here: no descriptor left for the test file, under a low limit set
+    // for the server only), the folder it just made must go again. The
+    // limit at which binding still works but the test file fails depends on
+    // how many descriptors the start holds, so try the small ones.
+    // (`--max-clients 0`: a server that does start exits at once.)
+    let scratch = Scratch::new();
+    let new_dir = scratch.root.path().join("new");
+    let new_dir_text = new_dir.to_str().expect("UTF-8 path");
+    let mut seen = Vec::new();
+    for limit in 3..16 {
+        let script = format!("ulimit -n {limit} && exec \"$0\" \"$@\"");
+        let output = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &script,
+                common::BIN,
+                "server",
+                "--port",
+                "0",
+                "--max-clients",
+                "0",
+                "--dir",
+                new_dir_text,
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("running the server under sh");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if stderr.starts_with("error: cannot write into --dir") {
+            assert!(
+                !new_dir.exists(),
+                "at ulimit -n {limit} the server could not write into --dir and said so, \
+                 but left the folder it created: {stderr}"
+            );
+            return;
+        }
+        assert!(
+            !output.status.success() && !stderr.is_empty(),
+            "at ulimit -n {limit} the server should fail to start (stdout {:?})",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        seen.push(format!("ulimit -n {limit}: {}", stderr.trim()));
+    }
+    panic!(
+        "no limit made only the write into --dir fail:\n{}",
+        seen.join("\n")
+    );
+}
