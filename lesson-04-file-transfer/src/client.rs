@@ -352,8 +352,9 @@ mod tests {
         ));
         fs::create_dir_all(&dir).expect("creating a scratch folder");
         let path = dir.join("body.bin");
-        // 2.5 buffers, then 10 bytes more than we will send.
-        let content: Vec<u8> = (0..BODY_BUFFER * 5 / 2 + 10)
+        // 20.5 buffers (more than two of sendfile's 8 MiB pieces), then 10
+        // bytes more than we will send.
+        let content: Vec<u8> = (0..BODY_BUFFER * 41 / 2 + 10)
             .map(|i| (i % 251) as u8)
             .collect();
         fs::write(&path, &content).expect("writing the body");

@@ -398,6 +398,18 @@ mod tests {
     }
 
     #[test]
+    fn megabytes_per_second_is_decimal_megabytes_over_seconds() {
+        use std::time::Duration;
+        assert_eq!(megabytes_per_second(3_000_000, Duration::from_secs(2)), 1.5);
+        assert_eq!(megabytes_per_second(1_000, Duration::from_millis(1)), 1.0);
+        assert_eq!(
+            megabytes_per_second(5, Duration::ZERO),
+            0.0,
+            "no time, no rate"
+        );
+    }
+
+    #[test]
     fn format_characters_are_exactly_the_170_of_category_cf() {
         let count = (0..=0x10FFFFu32)
             .filter_map(char::from_u32)

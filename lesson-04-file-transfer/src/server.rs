@@ -492,7 +492,7 @@ mod tests {
             overwrite: false,
             timeout: Duration::from_secs(1),
             min_rate: 1,
-            max_clients: Some(0),
+            max_clients: None,
             copy: CopyMode::Loop,
         };
         let listener = || TcpListener::bind("127.0.0.1:0").expect("binding");
@@ -509,8 +509,28 @@ mod tests {
                 "the time-out and the minimum rate must be more than zero"
             );
         }
-        // With both set, `max_clients: Some(0)` returns at once.
-        serve(listener(), &config, io::sink()).expect("serving no client");
+        // With both set, it serves `max_clients` clients and returns.
+        let listener = listener();
+        let addr = listener.local_addr().expect("address");
+        let client = thread::spawn(move || {
+            let mut stream = TcpStream::connect(addr).expect("connecting");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("read time-out");
+            stream.write_all(b"x\n").expect("sending a header");
+            let mut reply = Vec::new();
+            stream.read_to_end(&mut reply).map(|_| reply)
+        });
+        let config = ServerConfig {
+            max_clients: Some(1),
+            ..config
+        };
+        serve(listener, &config, io::sink()).expect("serving one client");
+        let reply = client.join().expect("the client thread panicked");
+        assert_eq!(
+            reply.map_err(|err| err.to_string()),
+            Ok(b"ERR bad-header expected \"SEND <size> <name>\", got \"x\"\n".to_vec())
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 
