@@ -525,7 +525,16 @@ mod tests {
             max_clients: Some(1),
             ..config
         };
-        serve(listener, &config, io::sink()).expect("serving one client");
+        // On a thread, so that a loop that never ends fails this test
+        // instead of hanging it.
+        let (done, finished) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let _ = done.send(serve(listener, &config, io::sink()).map_err(|err| err.to_string()));
+        });
+        let result = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("serve must return after max_clients (1) clients");
+        assert_eq!(result, Ok(()), "serving one client");
         let reply = client.join().expect("the client thread panicked");
         assert_eq!(
             reply.map_err(|err| err.to_string()),
