@@ -492,7 +492,9 @@ mod tests {
             overwrite: false,
             timeout: Duration::from_secs(1),
             min_rate: 1,
-            max_clients: None,
+            // Some(0): if the settings were wrongly accepted, serve returns
+            // at once (no client needed) instead of waiting for one.
+            max_clients: Some(0),
             copy: CopyMode::Loop,
         };
         let listener = || TcpListener::bind("127.0.0.1:0").expect("binding");
