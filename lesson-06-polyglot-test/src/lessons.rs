@@ -107,9 +107,11 @@ pub fn run_lesson_program(
                 max_size: 4 * 1024 * 1024 * 1024,
                 overwrite: false,
                 timeout: LESSON_TIMEOUT,
+                min_rate: 256 * 1024,
                 max_clients: None,
+                copy: lesson_04_file_transfer::CopyMode::platform_default(),
             };
-            lesson_04_file_transfer::serve(listener, &config)?;
+            lesson_04_file_transfer::serve(listener, &config, io::stdout())?;
         }
         Target::Client04 => {
             let Some(file) = &extras.file else {
@@ -119,6 +121,7 @@ pub fn run_lesson_program(
                 host: host.to_string(),
                 port,
                 timeout: LESSON_TIMEOUT,
+                copy: lesson_04_file_transfer::CopyMode::platform_default(),
                 progress: false,
             };
             let sent = lesson_04_file_transfer::send_file(file, None, &options)?;

@@ -13,14 +13,14 @@
 //! with the right bytes, and nothing else, not even a hidden temporary file.
 //! For `04-client`, `check` is the server, and `{file}` stands for a
 //! scratch file of 100 000 bytes of every value. The protocol code is
-//! lesson 04's own: `parse_reply`, `parse_header`, `Code`, `MAX_LINE`.
+//! lesson 04's own: `parse_reply`, `parse_header`, `ErrorCode`, `MAX_LINE`.
 
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lesson_02_client::show_bytes;
-use lesson_04_file_transfer::{Code, MAX_LINE, Reply, parse_header, parse_reply};
+use lesson_04_file_transfer::{ErrorCode as Code, MAX_LINE, Reply, parse_header, parse_reply};
 
 use super::greeting::{expect_a_reported_failure, expect_line};
 use super::hints;
@@ -263,7 +263,7 @@ fn expect_refusal(conn: &mut Conn, header: &[u8], code: Code, hint: &str) -> Res
     let (reply, line) = read_reply(conn)
         .map_err(|failure| failure.first_fact("sent", show_bytes(header)).hint(hint))?;
     match reply {
-        Reply::Err { code: said, .. } if said == code.as_str() => Ok(()),
+        Reply::Err(refusal) if refusal.code == code => Ok(()),
         _ => Err(
             Failure::new(format!("the server did not refuse with {}", code.as_str()))
                 .sent(show_bytes(header))
@@ -375,7 +375,7 @@ const SHORT_BODY_LEAVES_NOTHING: Stage = Stage {
         let _ = conn.shutdown_write();
         let (reply, line) =
             read_reply(&mut conn).map_err(|failure| failure.hint(hints::TEMP_FILE))?;
-        if !matches!(&reply, Reply::Err { code, .. } if code == Code::Short.as_str()) {
+        if !matches!(&reply, Reply::Err(refusal) if refusal.code == Code::Short) {
             return Err(
                 Failure::new("the server did not refuse a short body with ERR short")
                     .sent("\"SEND 100 short.txt\\n\", then 40 bytes and the end of our stream")
