@@ -1,10 +1,18 @@
 //! What only lesson 05's tests need, beside the shared toolkit in `mod.rs`.
 
 use std::ffi::OsStr;
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
-use super::{BIN, Finished, Running, WAIT, lines_of, run, server_args};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{
+    BIN, Finished, Running, SOCKET_WAIT, WAIT, describe_io_error, lines_of, run, server_args,
+    with_timeouts,
+};
 
 /// Lesson 05's binary has subcommands: the server is `server`.
 pub const SERVER_COMMAND: &[&str] = &["server"];
@@ -136,4 +144,140 @@ pub fn set_open_file_limit(pid: u32, limit: u64) {
         },
     )
     .unwrap_or_else(|err| panic!("setting the open-file limit of process {pid} to {limit}: {err}"));
+}
+
+// ---------------------------------------------------------------------------
+// For the exercises (tests/exercises.rs)
+// ---------------------------------------------------------------------------
+
+/// Starts the binary with `args` (a subcommand and `--port 0` included) and
+/// returns it with the address of its `listening on ADDR` line. If the
+/// program exits instead, which is what it does with a flag or a subcommand
+/// it does not know yet, the test fails with `asks` (what the exercise asks
+/// for) and the program's own error line.
+#[track_caller]
+pub fn start_exercise_server(asks: &str, args: &[&str]) -> (Running, SocketAddr) {
+    let mut running = super::spawn(args);
+    let first = match running.stdout_lines.recv_timeout(WAIT) {
+        Ok(line) => line,
+        Err(RecvTimeoutError::Timeout) => panic!(
+            "{asks}, but `{}` printed no `listening on` line within {WAIT:?}; stderr so far:\n{}",
+            args.join(" "),
+            running.stderr_so_far()
+        ),
+        Err(RecvTimeoutError::Disconnected) => {
+            // It exited: its error is on stderr, which ends with it.
+            let status = exited_within(&mut running, WAIT);
+            let mut stderr = String::new();
+            while let Ok(line) = running.stderr_lines.recv_timeout(WAIT) {
+                stderr.push_str(&line);
+                stderr.push('\n');
+            }
+            let error = stderr
+                .lines()
+                .find(|line| line.starts_with("error:"))
+                .unwrap_or(stderr.trim());
+            let status = status.map_or("still running".to_string(), |status| status.to_string());
+            panic!(
+                "{asks}, but `{}` did not start ({status}): {error}",
+                args.join(" ")
+            )
+        }
+    };
+    running.seen.push(first.clone());
+    let addr = running.parse_listening_line(&first);
+    (running, addr)
+}
+
+/// Waits at most `limit` for the process to exit, taking its stdout as it
+/// comes (into the lines `finish` returns); `None` if it is still running.
+#[track_caller]
+pub fn exited_within(running: &mut Running, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match running.child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => {
+                if let Ok(line) = running.stdout_lines.recv_timeout(Duration::from_millis(20)) {
+                    running.seen.push(line);
+                }
+            }
+            Ok(None) => return None,
+            Err(err) => panic!("waiting for the program: {err}"),
+        }
+    }
+}
+
+/// Every stdout line so far, for failure messages.
+pub fn stdout_so_far(running: &Running) -> String {
+    running.seen.join("\n")
+}
+
+/// Waits (at most [`WAIT`] in all) until, for each of `texts`, a stdout
+/// line containing it has been printed, in any order.
+#[track_caller]
+pub fn lines_containing_all(running: &mut Running, texts: &[String]) {
+    let deadline = Instant::now() + WAIT;
+    let mut missing: Vec<&String> = texts.iter().collect();
+    while !missing.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match running.stdout_lines.recv_timeout(left) {
+            Ok(line) => {
+                missing.retain(|text| !line.contains(text.as_str()));
+                running.seen.push(line);
+            }
+            Err(_) => panic!(
+                "no stdout line containing {missing:?} within {WAIT:?}; stdout so far:\n{}\n\
+                 stderr so far:\n{}",
+                running.seen.join("\n"),
+                running.stderr_so_far()
+            ),
+        }
+    }
+}
+
+/// Connects to `addr` from the local address `from` (e.g. 127.0.0.2, which
+/// is loopback too), so the server sees the client come from there. std
+/// cannot choose the local address of a connection; socket2 can.
+#[track_caller]
+pub fn connect_from(from: IpAddr, addr: SocketAddr) -> TcpStream {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .expect("making a socket");
+    socket
+        .bind(&SocketAddr::new(from, 0).into())
+        .unwrap_or_else(|err| panic!("binding a client socket to {from}: {err}"));
+    socket
+        .connect_timeout(&addr.into(), SOCKET_WAIT)
+        .unwrap_or_else(|err| panic!("connecting to {addr} from {from}: {err}"));
+    with_timeouts(socket.into())
+}
+
+/// Whatever arrives on `stream` within `limit`: the bytes of the first read
+/// that returns some, or nothing if none came (or the stream ended). For
+/// checking that something does *not* happen yet.
+#[track_caller]
+pub fn bytes_within(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
+    stream
+        .set_read_timeout(Some(limit))
+        .expect("setting a short read time-out");
+    let mut buffer = [0u8; 4096];
+    let received = loop {
+        match stream.read(&mut buffer) {
+            Ok(n) => break buffer[..n].to_vec(),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break Vec::new();
+            }
+            Err(err) => panic!("reading from the server: {}", describe_io_error(&err)),
+        }
+    };
+    stream
+        .set_read_timeout(Some(SOCKET_WAIT))
+        .expect("setting the read time-out back");
+    received
 }
