@@ -18,8 +18,8 @@ use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::lesson::{
-    bytes_within, connect_from, exited_within, lines_containing_all, start_exercise_server,
-    stdout_so_far, summary_line,
+    bytes_within, connect_from, exited_within, lines_containing_all, read_until_closed,
+    start_exercise_server, stdout_so_far, summary_line,
 };
 use common::{
     assert_wire, connect, echo_round_trip, escaped, expect_bytes, leave, read_line,
@@ -87,7 +87,7 @@ fn exercise_2_a_second_sigint_closes_the_connections_at_once() {
              connections at once, instead of waiting for the clients to leave; with --grace 30 \
              and 2 clients connected, the server was still running {limit:?} after the second \
              SIGINT. Its stdout so far:\n{}",
-            stdout_so_far(&server)
+            stdout_so_far(&mut server)
         );
     };
     let finished = server.finish();
@@ -113,7 +113,7 @@ fn exercise_2_a_second_sigint_closes_the_connections_at_once() {
 #[test]
 #[ignore = "exercise 3: a limit per address"]
 fn exercise_3_one_address_over_its_limit_is_turned_away_others_are_served() {
-    let (server, addr) = start_exercise_server(
+    let (mut server, addr) = start_exercise_server(
         "exercise 3 asks for `server --max-per-address N`",
         &["server", "--port", "0", "--max-per-address", "2"],
     );
@@ -123,19 +123,20 @@ fn exercise_3_one_address_over_its_limit_is_turned_away_others_are_served() {
     echo_round_trip(&mut second, b"two\n", "the server (second client)");
 
     let mut third = connect(addr);
-    let reply = read_to_end_of_stream(
-        &mut third,
-        "the server (a third client from the same address)",
-    );
+    let expected = b"ERR too many connections\n";
+    let (reply, then) = match read_until_closed(&mut third) {
+        Ok(reply) => (reply, "then the end of the stream".to_string()),
+        Err((reply, why)) => (reply, format!("then {why}")),
+    };
     assert!(
-        reply == b"ERR too many connections\n",
+        reply == expected && then == "then the end of the stream",
         "exercise 3: with --max-per-address 2 and two clients from {} connected, a third one \
-         from the same address should read {} and then the end of the stream; it read {}. \
+         from the same address should read {} and then the end of the stream; it read {}, {then}. \
          Server output so far:\n{}",
         addr.ip(),
-        escaped(b"ERR too many connections\n"),
+        escaped(expected),
         escaped(&reply),
-        stdout_so_far(&server)
+        stdout_so_far(&mut server)
     );
 
     // 127.0.0.2 is loopback too, but to the server another address.

@@ -208,8 +208,10 @@ pub fn exited_within(running: &mut Running, limit: Duration) -> Option<ExitStatu
     }
 }
 
-/// Every stdout line so far, for failure messages.
-pub fn stdout_so_far(running: &Running) -> String {
+/// Every stdout line so far, without waiting, for failure messages.
+pub fn stdout_so_far(running: &mut Running) -> String {
+    let arrived: Vec<String> = running.stdout_lines.try_iter().collect();
+    running.seen.extend(arrived);
     running.seen.join("\n")
 }
 
@@ -280,4 +282,22 @@ pub fn bytes_within(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
         .set_read_timeout(Some(SOCKET_WAIT))
         .expect("setting the read time-out back");
     received
+}
+
+/// Reads until the other side closes (a read returns 0 bytes). Unlike the
+/// toolkit's `read_to_end_of_stream` it does not fail the test when the
+/// stream does not end: it returns what arrived, with `Err` saying why it
+/// stopped waiting, so the test can say what its exercise expected.
+#[track_caller]
+pub fn read_until_closed(stream: &mut TcpStream) -> Result<Vec<u8>, (Vec<u8>, String)> {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(received),
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err((received, describe_io_error(&err))),
+        }
+    }
 }
