@@ -9,8 +9,9 @@
 //!
 //! The tests drive the real binary, like the lesson's own tests, so a flag
 //! or a subcommand that does not exist yet is a clear failure at run time,
-//! not a compile error. Exercise 4 is a question; its answer is in
-//! `solutions/answers.md`, next to a solution patch for each of the others.
+//! not a compile error. Exercise 4 is a question, and exercise 5 ends with
+//! two: the answers are in `solutions/answers.md`, next to a solution patch
+//! for each test here.
 
 mod common;
 
@@ -124,18 +125,20 @@ fn exercise_3_one_address_over_its_limit_is_turned_away_others_are_served() {
 
     let mut third = connect(addr);
     let expected = b"ERR too many connections\n";
-    let (reply, then) = match read_until_closed(&mut third) {
-        Ok(reply) => (reply, "then the end of the stream".to_string()),
-        Err((reply, why)) => (reply, format!("then {why}")),
+    // `None`: the stream ended, as it should; `Some(why)`: it did not.
+    let (reply, not_ended) = match read_until_closed(&mut third) {
+        Ok(reply) => (reply, None),
+        Err((reply, why)) => (reply, Some(why)),
     };
     assert!(
-        reply == expected && then == "then the end of the stream",
+        reply == expected && not_ended.is_none(),
         "exercise 3: with --max-per-address 2 and two clients from {} connected, a third one \
-         from the same address should read {} and then the end of the stream; it read {}, {then}. \
-         Server output so far:\n{}",
+         from the same address should read {} and then the end of the stream; it read {}, \
+         then {}. Server output so far:\n{}",
         addr.ip(),
         escaped(expected),
         escaped(&reply),
+        not_ended.as_deref().unwrap_or("the end of the stream"),
         stdout_so_far(&mut server)
     );
 
