@@ -2,7 +2,7 @@
 # Lesson 04's speed and memory benchmark: one command, from anywhere.
 #
 #     bash lesson-04-file-transfer/bench.sh            # 3 runs of 1 GiB
-#     RUNS=5 SIZE_MIB=1024 bash lesson-04-file-transfer/bench.sh
+#     RUNS=9 SIZE_MIB=1024 bash lesson-04-file-transfer/bench.sh
 #     bash lesson-04-file-transfer/bench.sh --tutorial # also a 1024-byte-write client
 #
 # Each run, on a tmpfs (/dev/shm where it exists, so no disk is measured):
@@ -10,10 +10,13 @@
 #      as large as the test file (see settle_memory below);
 #   1. times `cp` of the file: the ceiling, one kernel copy and no network;
 #   2. sends the same file with this lesson's client to its server on
-#      127.0.0.1, into a --dir on the same tmpfs, and times the client;
-#   3. checks the received file with `cmp`;
-#   4. prints MB/s of both, their ratio, and the peak RSS and CPU seconds of
-#      the server and the client (and of cp), as /usr/bin/time reports them.
+#      127.0.0.1, into a --dir on the same tmpfs, once with `--copy zero-copy`
+#      on both sides (sendfile and splice) and once with `--copy loop` on
+#      both sides (1 MiB read/write loops), and times the client;
+#   3. checks each received file with `cmp`;
+#   4. prints MB/s of each, its ratio to this run's cp, and the peak RSS and
+#      CPU seconds of the server and the client (and of cp), as
+#      /usr/bin/time reports them; at the end, the median ratio of each path.
 # The files are removed after every run, and on any failure or Ctrl-C.
 set -euo pipefail
 
@@ -95,11 +98,12 @@ print(f.readline().decode().strip())
 PY
 }
 
-# Starts the server for one client; sets server_pid and port.
+# Starts the server for one client (with the --copy given, if any); sets
+# server_pid and port.
 start_server() {
     mkfifo "$work/server.out"
     timed "$work/server.time" "$bin" server --port 0 --dir "$work/received" \
-        --max-clients 1 >"$work/server.out" &
+        --max-clients 1 "$@" >"$work/server.out" &
     server_pid=$!
     exec 3<"$work/server.out"
     local first
@@ -114,7 +118,43 @@ stop_server() { # prints the server's remaining lines
     rm -f "$work/server.out"
 }
 
-ratios=()
+median() { # median of the arguments
+    printf '%s\n' "$@" | sort -n \
+        | awk '{ r[NR] = $1 } END { printf "%.2f", NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }'
+}
+
+# One transfer of the test file with --copy $1 on both sides, after cp
+# (cp_mbps must be set). Prints its lines and appends its ratio to the array
+# named $2.
+transfer() { # transfer COPY RATIOS_ARRAY
+    local copy=$1
+    local -n into=$2
+    start_server --copy "$copy"
+    settle_memory
+    start=$(now_ns)
+    timed "$work/client.time" "$bin" client "$work/source.bin" --name copy.bin --port "$port" \
+        --copy "$copy" | sed 's/^/    client: /'
+    send_ns=$(($(now_ns) - start))
+    stop_server
+    cmp "$work/source.bin" "$work/received/copy.bin"
+    rm -f "$work/received/copy.bin"
+    leftovers=$(ls -A "$work/received")
+    [ -z "$leftovers" ] || { echo "left in --dir: $leftovers" >&2; exit 1; }
+    send_mbps=$(mbps "$bytes" "$send_ns")
+    ratio=$(awk -v a="$send_mbps" -v b="$cp_mbps" 'BEGIN { printf "%.2f", a / b }')
+    into+=("$ratio")
+    printf '    %-9s %6s MB/s = %s x cp, checked with cmp\n' "$copy:" "$send_mbps" "$ratio"
+    printf '    peak RSS: server %s KiB, client %s KiB\n' \
+        "$(rss "$work/server.time")" "$(rss "$work/client.time")"
+    # CPU time (user + system) is far less disturbed by other programs than
+    # wall time: it shows what each side costs, and on an idle machine with
+    # two cores the transfer can at best take max(server, client).
+    printf '    CPU s:    server %s, client %s\n' \
+        "$(cpu "$work/server.time")" "$(cpu "$work/client.time")"
+}
+
+zero_copy_ratios=()
+loop_ratios=()
 echo "== $runs runs of $bytes bytes, on $(nproc) cores"
 for run in $(seq 1 "$runs"); do
     echo "-- run $run; load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -125,34 +165,14 @@ for run in $(seq 1 "$runs"); do
     cp_ns=$(($(now_ns) - start))
     rm -f "$work/cp.bin"
     cp_mbps=$(mbps "$bytes" "$cp_ns")
-    printf '    cp:       %6s MB/s (%s CPU s)\n' "$cp_mbps" "$(cpu "$work/cp.time")"
+    printf '    cp:       %6s MB/s (%s CPU s, peak RSS %s KiB)\n' "$cp_mbps" \
+        "$(cpu "$work/cp.time")" "$(rss "$work/cp.time")"
 
-    start_server
-    settle_memory
-    start=$(now_ns)
-    timed "$work/client.time" "$bin" client "$work/source.bin" --name copy.bin --port "$port" \
-        | sed 's/^/    client: /'
-    send_ns=$(($(now_ns) - start))
-    stop_server
-    cmp "$work/source.bin" "$work/received/copy.bin"
-    rm -f "$work/received/copy.bin"
-    leftovers=$(ls -A "$work/received")
-    [ -z "$leftovers" ] || { echo "left in --dir: $leftovers" >&2; exit 1; }
-    send_mbps=$(mbps "$bytes" "$send_ns")
-
-    ratio=$(awk -v a="$send_mbps" -v b="$cp_mbps" 'BEGIN { printf "%.2f", a / b }')
-    ratios+=("$ratio")
-    printf '    transfer: %6s MB/s = %s x cp, checked with cmp\n' "$send_mbps" "$ratio"
-    printf '    peak RSS: server %s KiB, client %s KiB\n' \
-        "$(rss "$work/server.time")" "$(rss "$work/client.time")"
-    # CPU time (user + system) is far less disturbed by other programs than
-    # wall time: it shows what each side costs, and on an idle machine with
-    # two cores the transfer can at best take max(server, client).
-    printf '    CPU s:    server %s, client %s\n' \
-        "$(cpu "$work/server.time")" "$(cpu "$work/client.time")"
+    transfer zero-copy zero_copy_ratios
+    transfer loop loop_ratios
 
     if [ "$tutorial" = 1 ]; then
-        start_server
+        start_server --copy zero-copy
         settle_memory
         start=$(now_ns)
         tutorial_client "$port" "$work/source.bin" | sed 's/^/    tutorial client: /'
@@ -165,6 +185,6 @@ for run in $(seq 1 "$runs"); do
             "$(awk -v a="$tut_mbps" -v b="$cp_mbps" 'BEGIN { printf "%.2f", a / b }')"
     fi
 done
-echo "== transfer / cp, run by run: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | sort -n \
-    | awk '{ r[NR] = $1 } END { printf "%.2f", NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }')"
+echo "== zero-copy / cp, run by run: ${zero_copy_ratios[*]}; median $(median "${zero_copy_ratios[@]}")"
+echo "== loop / cp, run by run:      ${loop_ratios[*]}; median $(median "${loop_ratios[@]}")"
 echo "== done; load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use lesson_04_file_transfer::client::{address, without_brackets};
 use lesson_04_file_transfer::{
-    ClientOptions, DEFAULT_PORT, ServerConfig, ServerRefused, megabytes_per_second, prepare_dir,
-    printable, remove_unfinished_upload, send_file, serve,
+    ClientOptions, CopyMode, DEFAULT_PORT, ErrorCode, Refusal, ServerConfig, megabytes_per_second,
+    prepare_dir, printable, send_file, serve,
 };
 
 /// Lesson 04: a file transfer that names the file, detects a cut-off upload
@@ -43,12 +44,20 @@ enum Command {
         /// Replace a file that already exists instead of refusing it.
         #[arg(long)]
         overwrite: bool,
-        /// Drop a client that sends nothing for this many seconds.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        /// Drop a client that is silent this long; the header must arrive within it too.
+        #[arg(long, value_name = "SECS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
+        /// The slowest body accepted: it must arrive within --timeout + size / this many bytes/s.
+        #[arg(long, value_name = "BYTES_PER_SEC", default_value_t = 256 * 1024,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        min_rate: u64,
         /// Exit after serving this many clients (default: serve forever).
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         max_clients: Option<u64>,
+        /// How the body goes from the socket to the file (zero-copy: splice, Linux only).
+        #[arg(long, value_enum, default_value_t = CopyMode::platform_default())]
+        copy: CopyMode,
     },
     /// Send FILE to the server.
     Client {
@@ -64,8 +73,12 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_PORT)]
         port: u16,
         /// Give up when connecting, or when the server is silent, for this many seconds.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, value_name = "SECS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
+        /// How the body goes from the file to the socket (zero-copy: sendfile, Linux only).
+        #[arg(long, value_enum, default_value_t = CopyMode::platform_default())]
+        copy: CopyMode,
     },
 }
 
@@ -82,7 +95,9 @@ fn main() -> ExitCode {
             max_size,
             overwrite,
             timeout,
+            min_rate,
             max_clients,
+            copy,
         } => run_server(
             &host,
             port,
@@ -91,7 +106,9 @@ fn main() -> ExitCode {
                 max_size,
                 overwrite,
                 timeout: Duration::from_secs(timeout),
+                min_rate,
                 max_clients,
+                copy,
             },
         ),
         Command::Client {
@@ -100,6 +117,7 @@ fn main() -> ExitCode {
             host,
             port,
             timeout,
+            copy,
         } => run_client(
             file,
             name,
@@ -107,6 +125,7 @@ fn main() -> ExitCode {
                 host,
                 port,
                 timeout: Duration::from_secs(timeout),
+                copy,
                 progress: io::stderr().is_terminal(),
             },
         ),
@@ -124,21 +143,47 @@ fn main() -> ExitCode {
 }
 
 fn run_server(host: &str, port: u16, config: ServerConfig) -> anyhow::Result<()> {
-    // Ctrl-C, SIGTERM and SIGHUP end the process without running `Drop`, so
-    // the temporary file of an upload in progress is removed here, by name.
-    ctrlc::set_handler(|| {
-        remove_unfinished_upload();
-        std::process::exit(130);
-    })
-    .context("installing the Ctrl-C handler")?;
+    exit_on_signal()?;
+    // Bind first: a server that cannot listen must not leave a new --dir
+    // behind either.
+    let listener = TcpListener::bind((without_brackets(host), port))
+        .with_context(|| format!("cannot listen on {}", address(host, port)))?;
     prepare_dir(&config.dir)?;
-    let listener = TcpListener::bind((host, port))
-        .with_context(|| format!("cannot listen on {host}:{port}"))?;
     // Tests and scripts read this first line to learn the port: flush it now.
-    println!("listening on {}", listener.local_addr()?);
-    println!("saving files in {}", config.dir.display());
-    io::stdout().flush()?;
-    serve(listener, &config)
+    // Every later line goes through the log writer (see `serve`).
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    drop(stdout);
+    serve(listener, &config, io::stdout())
+}
+
+// ANCHOR: exit_on_signal
+/// Ctrl-C (SIGINT), `kill` (SIGTERM) and a closed terminal (SIGHUP) end the
+/// server without running `Drop`, so a thread waits for them, removes the
+/// temporary file of an upload in progress by name, and exits with 128 + the
+/// signal's number (130, 143, 129), as a shell reports a process a signal
+/// ended. The handler itself is `signal-hook`'s: it only wakes this thread.
+#[cfg(unix)]
+fn exit_on_signal() -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("installing the signal handler")?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            lesson_04_file_transfer::remove_unfinished_upload();
+            std::process::exit(128 + signal);
+        }
+    });
+    Ok(())
+}
+// ANCHOR_END: exit_on_signal
+
+/// Other systems: Ctrl-C ends the process as usual; a temporary file it
+/// leaves is removed when the server starts next.
+#[cfg(not(unix))]
+fn exit_on_signal() -> anyhow::Result<()> {
+    Ok(())
 }
 
 fn run_client(file: PathBuf, name: Option<String>, options: ClientOptions) -> anyhow::Result<()> {
@@ -155,12 +200,15 @@ fn run_client(file: PathBuf, name: Option<String>, options: ClientOptions) -> an
 
 /// The usual fix for the errors a student meets most, if we know it.
 fn hint_for(err: &anyhow::Error, port: u16) -> Option<String> {
-    if let Some(refused) = err.downcast_ref::<ServerRefused>() {
-        return match refused.code.as_str() {
-            "exists" => {
+    if let Some(refusal) = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<Refusal>())
+    {
+        return match refusal.code {
+            ErrorCode::Exists => {
                 Some("choose another name with --name, or start the server with --overwrite".into())
             }
-            "too-large" => Some("the server's --max-size is lower than this file".into()),
+            ErrorCode::TooLarge => Some("the server's --max-size is lower than this file".into()),
             _ => None,
         };
     }
@@ -179,7 +227,8 @@ fn hint_for(err: &anyhow::Error, port: u16) -> Option<String> {
             Some("the server closed the connection before the end; its log says why".into())
         }
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Some(
-            "the other side went quiet; is the server busy with another client? raise --timeout"
+            "if the server is busy with another upload, or slow to save a large file, \
+             try again later or wait longer with --timeout"
                 .into(),
         ),
         _ => None,

@@ -1,37 +1,32 @@
 //! Uploads that stop halfway leave the folder exactly as it was (no partial
 //! file, no temporary file), the server says why, and the next client is
-//! served. `--overwrite` replaces a file in one step.
+//! served; through both copy paths. `--overwrite` replaces a file in one
+//! step.
 
 mod common;
 
 use std::fs;
-use std::io::Write;
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr, TcpStream};
 
-use common::{
-    Scratch, Server, connect, names, random_bytes, read_line, send_header, snapshot, upload,
+use common::lesson::{
+    COPY_PATHS, Scratch, Snapshot, line_starting_with, names, random_bytes, snapshot, start_in,
+    start_upload, upload,
 };
+use common::{Running, connect, escaped, read_line, reset_on_close, send};
 
 /// Starts an upload of `announced` bytes and sends only the first half.
-fn half_upload(server: &Server, name: &str, announced: usize) -> std::net::TcpStream {
-    let header = format!("SEND {announced} {name}\n");
-    let (mut stream, reply) = send_header(server.addr, header.as_bytes());
-    assert_eq!(
-        String::from_utf8_lossy(&reply),
-        "READY\n",
-        "sent {header:?}"
-    );
-    stream
-        .write_all(&random_bytes(2, announced / 2))
-        .expect("sending half the body");
+fn half_upload(addr: SocketAddr, name: &str, announced: usize) -> TcpStream {
+    let mut stream = start_upload(addr, name, announced);
+    send(&mut stream, &random_bytes(2, announced / 2), "the server");
     stream
 }
 
 /// The folder must be as it was, and the server must serve a new client.
 fn assert_unchanged_and_still_serving(
     scratch: &Scratch,
-    server: &mut Server,
-    before: &std::collections::BTreeMap<std::path::PathBuf, Option<Vec<u8>>>,
+    server: &mut Running,
+    addr: SocketAddr,
+    before: &Snapshot,
 ) {
     let after = snapshot(&scratch.dir);
     assert!(
@@ -41,70 +36,102 @@ fn assert_unchanged_and_still_serving(
         names(before),
         names(&after)
     );
-    assert_eq!(upload(server.addr, "next.txt", b"next client"), "OK 11\n");
-    server.line_starting_with("received next.txt: 11 bytes in ");
+    assert_eq!(upload(addr, "next.txt", b"next client"), "OK 11\n");
+    line_starting_with(server, "received next.txt: 11 bytes in ");
 }
 
 #[test]
 fn a_short_body_leaves_nothing_and_is_reported() {
-    let scratch = Scratch::new();
-    let mut server = Server::start(&scratch.dir, &[]);
-    let before = snapshot(&scratch.dir);
+    for copy in COPY_PATHS {
+        let scratch = Scratch::new();
+        let (mut server, addr) = start_in(&scratch.dir, &["--copy", copy]);
+        let before = snapshot(&scratch.dir);
 
-    let mut stream = half_upload(&server, "cut.bin", 100_000);
-    // End of stream after half the body: the server must not save it.
-    stream
-        .shutdown(Shutdown::Write)
-        .expect("shutting down the write half");
-    assert_eq!(
-        String::from_utf8_lossy(&read_line(&mut stream)),
-        "ERR short expected 100000 bytes, got 50000\n",
-        "sent \"SEND 100000 cut.bin\\n\", 50000 body bytes, then shut down the write half \
-         (hint: a server that takes end of stream for the end of the file saves half a file)"
-    );
-    assert_eq!(
-        server.line_starting_with("aborted "),
-        "aborted cut.bin: expected 100000 bytes, got 50000"
-    );
-    assert_unchanged_and_still_serving(&scratch, &mut server, &before);
+        let mut stream = half_upload(addr, "cut.bin", 100_000);
+        // End of stream after half the body: the server must not save it.
+        stream
+            .shutdown(Shutdown::Write)
+            .expect("shutting down the write half");
+        assert_eq!(
+            String::from_utf8_lossy(&read_line(&mut stream, "the server")),
+            "ERR short expected 100000 bytes, got 50000\n",
+            "--copy {copy}: sent \"SEND 100000 cut.bin\\n\", 50000 body bytes, then shut down \
+             the write half (hint: a server that takes end of stream for the end of the file \
+             saves half a file)"
+        );
+        assert_eq!(
+            line_starting_with(&mut server, "aborted "),
+            "aborted cut.bin: expected 100000 bytes, got 50000 (short)",
+            "--copy {copy}"
+        );
+        assert_unchanged_and_still_serving(&scratch, &mut server, addr, &before);
+    }
 }
 
 #[test]
 fn a_client_that_vanishes_mid_body_leaves_nothing() {
-    let scratch = Scratch::new();
-    fs::write(scratch.dir.join("keep.txt"), b"already here\n").expect("writing keep.txt");
-    let mut server = Server::start(&scratch.dir, &[]);
-    let before = snapshot(&scratch.dir);
+    for copy in COPY_PATHS {
+        let scratch = Scratch::new();
+        fs::write(scratch.dir.join("keep.txt"), b"already here\n").expect("writing keep.txt");
+        let (mut server, addr) = start_in(&scratch.dir, &["--copy", copy]);
+        let before = snapshot(&scratch.dir);
 
-    // Close the whole socket halfway, the way a killed client does.
-    drop(half_upload(&server, "gone.bin", 3 * 1024 * 1024));
-    assert_eq!(
-        server.line_starting_with("aborted "),
-        "aborted gone.bin: expected 3145728 bytes, got 1572864"
-    );
-    assert_unchanged_and_still_serving(&scratch, &mut server, &before);
+        // Close the whole socket halfway, the way a killed client does.
+        drop(half_upload(addr, "gone.bin", 3 * 1024 * 1024));
+        assert_eq!(
+            line_starting_with(&mut server, "aborted "),
+            "aborted gone.bin: expected 3145728 bytes, got 1572864 (short)",
+            "--copy {copy}"
+        );
+        assert_unchanged_and_still_serving(&scratch, &mut server, addr, &before);
+    }
+}
+
+#[test]
+fn a_reset_mid_body_is_short_not_timeout() {
+    // A client that crashes sends a reset (RST), not an orderly end. The
+    // server's read fails at once; that is a cut-off body, `short`, and
+    // must not be mistaken for a client that went quiet (`timeout`).
+    for copy in COPY_PATHS {
+        let scratch = Scratch::new();
+        let (mut server, addr) = start_in(&scratch.dir, &["--copy", copy, "--timeout", "30"]);
+        let before = snapshot(&scratch.dir);
+        let stream = half_upload(addr, "reset.bin", 1000);
+        reset_on_close(&stream);
+        drop(stream);
+        assert_eq!(
+            line_starting_with(&mut server, "aborted "),
+            "aborted reset.bin: expected 1000 bytes, got 500 (short)",
+            "--copy {copy}: the client reset the connection after 500 of 1000 body bytes \
+             (hint: a reset is a failed read, not a time-out: only WouldBlock and TimedOut are)"
+        );
+        assert_unchanged_and_still_serving(&scratch, &mut server, addr, &before);
+    }
 }
 
 #[test]
 fn a_client_that_stalls_mid_body_times_out_and_leaves_nothing() {
-    let scratch = Scratch::new();
-    let mut server = Server::start(&scratch.dir, &["--timeout", "1"]);
-    let before = snapshot(&scratch.dir);
+    for copy in COPY_PATHS {
+        let scratch = Scratch::new();
+        let (mut server, addr) = start_in(&scratch.dir, &["--timeout", "1", "--copy", copy]);
+        let before = snapshot(&scratch.dir);
 
-    // Keep the connection open and send nothing more.
-    let mut stream = half_upload(&server, "stalled.bin", 1000);
-    assert_eq!(
-        String::from_utf8_lossy(&read_line(&mut stream)),
-        "ERR timeout no data for 1 s\n",
-        "sent \"SEND 1000 stalled.bin\\n\" and 500 body bytes, then nothing, with the connection open \
-         (hint: a server without a read time-out waits forever here)"
-    );
-    assert_eq!(
-        server.line_starting_with("aborted "),
-        "aborted stalled.bin: expected 1000 bytes, got 500"
-    );
-    drop(stream);
-    assert_unchanged_and_still_serving(&scratch, &mut server, &before);
+        // Keep the connection open and send nothing more.
+        let mut stream = half_upload(addr, "stalled.bin", 1000);
+        assert_eq!(
+            String::from_utf8_lossy(&read_line(&mut stream, "the server")),
+            "ERR timeout no data for 1 s\n",
+            "--copy {copy}: sent \"SEND 1000 stalled.bin\\n\" and 500 body bytes, then nothing, \
+             with the connection open (hint: a server without a read time-out waits forever here)"
+        );
+        assert_eq!(
+            line_starting_with(&mut server, "aborted "),
+            "aborted stalled.bin: expected 1000 bytes, got 500 (timeout)",
+            "--copy {copy}"
+        );
+        drop(stream);
+        assert_unchanged_and_still_serving(&scratch, &mut server, addr, &before);
+    }
 }
 
 #[test]
@@ -112,23 +139,24 @@ fn overwrite_keeps_the_old_file_until_the_new_one_is_complete() {
     let scratch = Scratch::new();
     let target = scratch.dir.join("report.txt");
     fs::write(&target, b"version 1\n").expect("writing version 1");
-    let mut server = Server::start(&scratch.dir, &["--overwrite"]);
+    let (mut server, addr) = start_in(&scratch.dir, &["--overwrite"]);
 
     // An interrupted replacement: a server that wrote into report.txt
     // directly would already have truncated it.
     let before = snapshot(&scratch.dir);
-    drop(half_upload(&server, "report.txt", 1000));
-    server.line_starting_with("aborted report.txt: ");
+    drop(half_upload(addr, "report.txt", 1000));
+    line_starting_with(&mut server, "aborted report.txt: ");
     assert!(
         snapshot(&scratch.dir) == before,
-        "an interrupted overwrite must leave the old file and nothing else, found {:?} with report.txt = {:?}",
+        "an interrupted overwrite must leave the old file and nothing else, found {:?} with \
+         report.txt = {:?}",
         names(&snapshot(&scratch.dir)),
         fs::read(&target).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
     );
 
     // A complete replacement.
-    assert_eq!(upload(server.addr, "report.txt", b"version 2\n"), "OK 10\n");
-    server.line_starting_with("received report.txt: 10 bytes in ");
+    assert_eq!(upload(addr, "report.txt", b"version 2\n"), "OK 10\n");
+    line_starting_with(&mut server, "received report.txt: 10 bytes in ");
     assert_eq!(
         fs::read(&target).expect("reading report.txt"),
         b"version 2\n"
@@ -145,18 +173,19 @@ fn ready_comes_before_any_body_byte_is_needed() {
     // The server must answer READY to the header alone: a server that
     // waited for body bytes before answering would make this time out.
     let scratch = Scratch::new();
-    let server = Server::start(&scratch.dir, &[]);
-    let mut stream = connect(server.addr);
-    stream
-        .write_all(b"SEND 3 abc.txt\n")
-        .expect("sending the header");
-    assert_eq!(String::from_utf8_lossy(&read_line(&mut stream)), "READY\n");
-    stream.write_all(b"abc").expect("sending the body");
+    let (_server, addr) = start_in(&scratch.dir, &[]);
+    let mut stream = connect(addr);
+    send(&mut stream, b"SEND 3 abc.txt\n", "the server");
+    assert_eq!(
+        String::from_utf8_lossy(&read_line(&mut stream, "the server")),
+        "READY\n"
+    );
+    send(&mut stream, b"abc", "the server");
     stream
         .shutdown(Shutdown::Write)
         .expect("shutting down the write half");
     assert_eq!(
-        String::from_utf8_lossy(&read_line(&mut stream)),
+        String::from_utf8_lossy(&read_line(&mut stream, "the server")),
         "OK 3\n",
         "hint: OK must come only after the whole body, once the write half is shut down"
     );
@@ -168,21 +197,21 @@ fn ready_comes_before_any_body_byte_is_needed() {
 
 #[cfg(unix)]
 #[test]
-fn a_server_stopped_mid_upload_leaves_nothing() {
+fn a_server_stopped_mid_upload_leaves_nothing_and_exits_143() {
     // Ctrl-C and `kill` end the process without running destructors; the
-    // server's signal handler must remove the temporary file itself.
+    // server's signal handler must remove the temporary file itself, and
+    // exit with 128 + the signal's number.
     let scratch = Scratch::new();
-    let mut server = Server::start(&scratch.dir, &[]);
+    let (server, addr) = start_in(&scratch.dir, &[]);
     // READY is sent after the temporary file is created.
-    let _stream = half_upload(&server, "interrupted.bin", 1_000_000);
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.pid().to_string()])
-        .status()
-        .expect("running kill");
-    assert!(status.success(), "kill -TERM failed");
-    assert!(
-        !server.wait_exit(),
-        "a server stopped by SIGTERM should not report success"
+    let _stream = half_upload(addr, "interrupted.bin", 1_000_000);
+    server.signal("TERM");
+    let finished = server.finish();
+    assert_eq!(
+        finished.status.code(),
+        Some(143),
+        "a server stopped by SIGTERM (15) should exit with 128 + 15\n{}",
+        finished.describe()
     );
     assert!(
         snapshot(&scratch.dir).is_empty(),
@@ -194,23 +223,31 @@ fn a_server_stopped_mid_upload_leaves_nothing() {
 #[test]
 fn body_bytes_sent_with_the_header_are_kept() {
     // A client that does not wait for READY: the start of the body arrives
-    // together with the header and must not be lost.
-    let scratch = Scratch::new();
-    let server = Server::start(&scratch.dir, &[]);
-    let mut stream = connect(server.addr);
-    stream
-        .write_all(b"SEND 11 early.txt\nhello world")
-        .expect("sending the header and the body at once");
-    assert_eq!(String::from_utf8_lossy(&read_line(&mut stream)), "READY\n");
-    stream
-        .shutdown(Shutdown::Write)
-        .expect("shutting down the write half");
-    assert_eq!(String::from_utf8_lossy(&read_line(&mut stream)), "OK 11\n");
-    assert_eq!(
-        String::from_utf8_lossy(
-            &fs::read(scratch.dir.join("early.txt")).expect("reading early.txt")
-        ),
-        "hello world",
-        "the bytes that came with the header must start the file"
-    );
+    // together with the header and must not be lost (the zero-copy path
+    // reads the socket directly, so it must first take these bytes from the
+    // BufReader that read the header).
+    for copy in COPY_PATHS {
+        let scratch = Scratch::new();
+        let (_server, addr) = start_in(&scratch.dir, &["--copy", copy]);
+        let mut stream = connect(addr);
+        send(&mut stream, b"SEND 11 early.txt\nhello world", "the server");
+        assert_eq!(
+            String::from_utf8_lossy(&read_line(&mut stream, "the server")),
+            "READY\n"
+        );
+        stream
+            .shutdown(Shutdown::Write)
+            .expect("shutting down the write half");
+        assert_eq!(
+            String::from_utf8_lossy(&read_line(&mut stream, "the server")),
+            "OK 11\n",
+            "--copy {copy}"
+        );
+        let saved = fs::read(scratch.dir.join("early.txt")).expect("reading early.txt");
+        assert!(
+            saved == b"hello world",
+            "--copy {copy}: the bytes that came with the header must start the file; saved {}",
+            escaped(&saved)
+        );
+    }
 }

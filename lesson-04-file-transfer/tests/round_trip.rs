@@ -1,110 +1,141 @@
 //! Files sent by the real client arrive byte for byte, with the exact lines
-//! the client and the server print.
+//! the client and the server print, through both copy paths (`--copy loop`
+//! and `--copy zero-copy` on both sides).
 
 mod common;
 
 use std::fs;
-use std::path::Path;
 
-use assert_cmd::Command;
-use common::{BIN, Scratch, Server, WAIT, first_difference, random_bytes, snapshot, upload};
+use common::lesson::{
+    COPY_PATHS, Scratch, finish_upload, line_starting_with, names, random_bytes, snapshot,
+    start_in, start_upload, upload,
+};
+use common::{escaped, first_difference, run_client};
 
-/// Runs `client FILE` (plus `extra`) against `server` and returns its stdout.
-fn send(server: &Server, file: &Path, extra: &[&str]) -> String {
-    let output = Command::new(BIN)
-        .args(["client", "--port", &server.addr.port().to_string()])
-        .arg(file)
-        .args(extra)
-        .timeout(WAIT)
-        .output()
-        .expect("running the client");
-    assert!(
-        output.status.success(),
-        "the client failed ({}); stderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("the client's stdout is UTF-8")
-}
-
-/// Sends `content` as `name` and checks both sides' lines and the saved bytes.
-fn round_trip(name: &str, content: &[u8]) {
+/// Sends `content` as `name` with `--copy copy` on both sides, and checks
+/// both sides' lines, the saved bytes, and that nothing else is in `--dir`.
+fn round_trip(copy: &str, name: &str, content: &[u8]) {
     let scratch = Scratch::new();
-    let source = scratch.root.path().join(name);
-    fs::write(&source, content).expect("writing the file to send");
-    let mut server = Server::start(&scratch.dir, &[]);
+    let source = scratch.file(name, content);
+    let (mut server, addr) = start_in(&scratch.dir, &["--copy", copy]);
 
-    let stdout = send(&server, &source, &[]);
+    let client = run_client(addr, &[&source, "--copy", copy], b"");
+    assert!(
+        client.status.success(),
+        "--copy {copy}: the client failed\n{}",
+        client.describe()
+    );
     let expected_start = format!("sent {name}: {} bytes in ", content.len());
     assert!(
-        stdout.starts_with(&expected_start) && stdout.ends_with(" MB/s)\n"),
-        "the client should print {expected_start:?}...\" MB/s)\\n\", printed {stdout:?}"
+        client.stdout.len() == 1
+            && client.stdout[0].starts_with(&expected_start)
+            && client.stdout[0].ends_with(" MB/s)"),
+        "--copy {copy}: the client should print one line {expected_start:?}...\" MB/s)\", \
+         printed {:?}",
+        client.stdout
     );
-    assert_eq!(stdout.lines().count(), 1, "the client printed {stdout:?}");
     let connected = server.next_line();
     assert!(
         connected.starts_with("client 127.0.0.1:") && connected.ends_with(" connected"),
         "the server should log \"client ADDR connected\", logged {connected:?}"
     );
-    let received = server.line_starting_with("received");
+    let received = line_starting_with(&mut server, "received");
     let expected_start = format!("received {name}: {} bytes in ", content.len());
     assert!(
         received.starts_with(&expected_start) && received.ends_with(" MB/s)"),
-        "the server should log {expected_start:?}...\" MB/s)\", logged {received:?}"
+        "--copy {copy}: the server should log {expected_start:?}...\" MB/s)\", logged {received:?}"
     );
 
     let saved = fs::read(scratch.dir.join(name)).expect("reading the saved file");
     assert!(
         saved == content,
-        "the saved file differs from the one sent: {} bytes sent, {} saved, first difference at byte {:?}",
+        "--copy {copy}: the saved file differs from the one sent: {} bytes sent, {} saved, \
+         first difference at byte {}; saved {}",
         content.len(),
         saved.len(),
-        first_difference(&saved, content)
+        first_difference(&saved, content),
+        escaped(&saved)
     );
     let listing = snapshot(&scratch.dir);
     assert_eq!(
         listing.len(),
         1,
         "only {name} should be in --dir (no temporary file left), found {:?}",
-        common::names(&listing)
+        names(&listing)
     );
 }
 
 #[test]
-fn a_small_file_arrives_intact() {
-    round_trip("hello.txt", b"hello, file transfer\n");
+fn a_small_file_arrives_intact_through_the_loop() {
+    round_trip("loop", "hello.txt", b"hello, file transfer\n");
 }
 
 #[test]
-fn an_empty_file_arrives_intact() {
-    round_trip("empty.txt", b"");
+fn a_small_file_arrives_intact_through_zero_copy() {
+    round_trip("zero-copy", "hello.txt", b"hello, file transfer\n");
 }
 
 #[test]
-fn a_multi_megabyte_random_file_arrives_intact() {
+fn an_empty_file_arrives_intact_through_the_loop() {
+    round_trip("loop", "empty.txt", b"");
+}
+
+#[test]
+fn an_empty_file_arrives_intact_through_zero_copy() {
+    round_trip("zero-copy", "empty.txt", b"");
+}
+
+#[test]
+fn a_one_byte_file_arrives_intact_through_both_paths() {
+    // The client sends the last piece of the body from memory, once it knows
+    // the file ends there (see send_exactly): for one byte, that is all.
+    round_trip("loop", "one.txt", b"1");
+    round_trip("zero-copy", "one.txt", b"1");
+}
+
+#[test]
+fn a_multi_megabyte_random_file_arrives_intact_through_the_loop() {
     // 5 MiB and 3 bytes: several body buffers and an odd tail.
-    round_trip("random.bin", &random_bytes(4, 5 * 1024 * 1024 + 3));
+    round_trip("loop", "random.bin", &random_bytes(4, 5 * 1024 * 1024 + 3));
+}
+
+#[test]
+fn a_multi_megabyte_random_file_arrives_intact_through_zero_copy() {
+    round_trip(
+        "zero-copy",
+        "random.bin",
+        &random_bytes(4, 5 * 1024 * 1024 + 3),
+    );
 }
 
 #[test]
 fn a_name_with_spaces_and_unicode_is_kept() {
-    round_trip("my notes – été.txt", b"the name is the rest of the line\n");
+    round_trip(
+        "loop",
+        "my notes – été.txt",
+        b"the name is the rest of the line\n",
+    );
+    round_trip(
+        "zero-copy",
+        "我的笔记 été.txt",
+        b"the name is the rest of the line\n",
+    );
 }
 
 #[test]
 fn name_chooses_the_saved_name() {
     let scratch = Scratch::new();
-    let source = scratch.root.path().join("local.txt");
-    fs::write(&source, b"renamed on the way\n").expect("writing the file to send");
-    let mut server = Server::start(&scratch.dir, &[]);
-    let stdout = send(&server, &source, &["--name", "remote.txt"]);
+    let source = scratch.file("local.txt", b"renamed on the way\n");
+    let (mut server, addr) = start_in(&scratch.dir, &[]);
+    let client = run_client(addr, &[&source, "--name", "remote.txt"], b"");
     assert!(
-        stdout.starts_with("sent remote.txt: 19 bytes in "),
-        "printed {stdout:?}"
+        client.status.success() && client.stdout[0].starts_with("sent remote.txt: 19 bytes in "),
+        "{}",
+        client.describe()
     );
-    server.line_starting_with("received remote.txt: 19 bytes in ");
+    line_starting_with(&mut server, "received remote.txt: 19 bytes in ");
     assert_eq!(
-        common::names(&snapshot(&scratch.dir)),
+        names(&snapshot(&scratch.dir)),
         ["remote.txt"],
         "only the --name should be saved"
     );
@@ -113,10 +144,10 @@ fn name_chooses_the_saved_name() {
 #[test]
 fn a_name_of_255_bytes_is_accepted() {
     let scratch = Scratch::new();
-    let mut server = Server::start(&scratch.dir, &[]);
+    let (mut server, addr) = start_in(&scratch.dir, &[]);
     let name = "n".repeat(255);
-    assert_eq!(upload(server.addr, &name, b"long name\n"), "OK 10\n");
-    server.line_starting_with("received ");
+    assert_eq!(upload(addr, &name, b"long name\n"), "OK 10\n");
+    line_starting_with(&mut server, "received ");
     assert_eq!(
         fs::read(scratch.dir.join(&name)).expect("reading the saved file"),
         b"long name\n"
@@ -126,15 +157,58 @@ fn a_name_of_255_bytes_is_accepted() {
 #[test]
 fn the_server_serves_clients_one_after_another_and_stops_after_max_clients() {
     let scratch = Scratch::new();
-    let mut server = Server::start(&scratch.dir, &["--max-clients", "2"]);
-    assert_eq!(upload(server.addr, "one.txt", b"1"), "OK 1\n");
-    assert_eq!(upload(server.addr, "two.txt", b"22"), "OK 2\n");
+    let (server, addr) = start_in(&scratch.dir, &["--max-clients", "2"]);
+    assert_eq!(upload(addr, "one.txt", b"1"), "OK 1\n");
+    assert_eq!(upload(addr, "two.txt", b"22"), "OK 2\n");
+    let finished = server.finish();
     assert!(
-        server.wait_exit(),
-        "the server should exit with success after --max-clients 2"
+        finished.status.success(),
+        "the server should exit with success after --max-clients 2\n{}",
+        finished.describe()
     );
+    assert_eq!(names(&snapshot(&scratch.dir)), ["one.txt", "two.txt"]);
+}
+
+#[test]
+fn more_than_the_announced_size_is_not_saved() {
+    // A client that sends more than it announced: the server takes exactly
+    // the announced bytes, says OK for them, and the rest is not saved.
+    for copy in COPY_PATHS {
+        let scratch = Scratch::new();
+        let (mut server, addr) = start_in(&scratch.dir, &["--copy", copy]);
+        let mut stream = start_upload(addr, "a.txt", 3);
+        let reply = finish_upload(&mut stream, b"abcdef");
+        assert_eq!(
+            reply, "OK 3\n",
+            "--copy {copy}: sent \"SEND 3 a.txt\\n\", then \"abcdef\""
+        );
+        line_starting_with(&mut server, "received a.txt: 3 bytes in ");
+        let saved = fs::read(scratch.dir.join("a.txt")).expect("reading a.txt");
+        assert!(
+            saved == b"abc",
+            "--copy {copy}: announced 3 bytes and sent \"abcdef\"; the server saved {} \
+             (hint: the loop must never ask for more than is still due)",
+            escaped(&saved)
+        );
+    }
+}
+
+#[test]
+fn names_that_only_look_like_temporary_files_are_accepted() {
+    // Only `.upload-<anything>.part` is kept for the server's temporary
+    // files; a name with just one of the two ends is an ordinary name.
+    let scratch = Scratch::new();
+    let (mut server, addr) = start_in(&scratch.dir, &[]);
+    for name in ["movie.part", ".upload-list.txt"] {
+        assert_eq!(
+            upload(addr, name, b"ordinary"),
+            "OK 8\n",
+            "{name:?} is an ordinary name"
+        );
+        line_starting_with(&mut server, &format!("received {name}: 8 bytes in "));
+    }
     assert_eq!(
-        common::names(&snapshot(&scratch.dir)),
-        ["one.txt", "two.txt"]
+        names(&snapshot(&scratch.dir)),
+        [".upload-list.txt", "movie.part"]
     );
 }

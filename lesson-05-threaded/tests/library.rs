@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::{WAIT, connect, echo, leave};
+use common::{WAIT, connect, echo_round_trip, leave};
 use lesson_05_threaded::{ServerConfig, Shutdown, Summary, bind, run_server};
 
 /// Runs the server on a thread; its result arrives through the channel.
@@ -18,7 +18,7 @@ fn start(
     std::net::SocketAddr,
     mpsc::Receiver<anyhow::Result<Summary>>,
 ) {
-    let listener = bind("127.0.0.1:0", 16).expect("binding with a backlog of 16");
+    let listener = bind(("127.0.0.1", 0), 16).expect("binding with a backlog of 16");
     let addr = listener.local_addr().expect("reading the bound address");
     let (done, result) = mpsc::channel();
     thread::spawn(move || {
@@ -32,23 +32,26 @@ fn trigger_stops_a_server_running_in_process() {
     let shutdown = Shutdown::new();
     let (addr, result) = start(ServerConfig::default(), shutdown.clone());
     let mut client = connect(addr);
-    echo(
-        &mut client,
-        b"in-process\n",
-        "a client of the in-process server",
-    );
-    leave(&mut client, "the client leaving");
+    echo_round_trip(&mut client, b"in-process\n", "the in-process server");
+    leave(&mut client, "the in-process server (the client leaving)");
     let mut second = connect(addr);
-    echo(&mut second, b"still here\n", "a second client");
+    echo_round_trip(
+        &mut second,
+        b"still here\n",
+        "the in-process server (a second client)",
+    );
 
     shutdown.trigger();
     // The second client is still connected: it may finish within the grace.
-    echo(
+    echo_round_trip(
         &mut second,
         b"finishing\n",
-        "the second client after trigger()",
+        "the in-process server (the second client after trigger())",
     );
-    leave(&mut second, "the second client leaving");
+    leave(
+        &mut second,
+        "the in-process server (the second client leaving)",
+    );
 
     let summary = result
         .recv_timeout(WAIT)
@@ -58,7 +61,9 @@ fn trigger_stops_a_server_running_in_process() {
         summary,
         Summary {
             served: 2,
-            turned_away: 0
+            turned_away: 0,
+            // "in-process\n", "still here\n", "finishing\n"
+            bytes_echoed: 11 + 11 + 10,
         }
     );
 }
@@ -72,7 +77,7 @@ fn trigger_before_the_server_starts_returns_at_once() {
         .recv_timeout(WAIT)
         .expect("run_server should return at once")
         .expect("run_server failed");
-    assert_eq!(summary.served, 0);
+    assert_eq!(summary, Summary::default());
 }
 
 #[test]
@@ -84,20 +89,51 @@ fn after_the_grace_period_a_silent_client_is_disconnected() {
     };
     let (addr, result) = start(config, shutdown.clone());
     let mut silent = connect(addr);
-    echo(&mut silent, b"hi\n", "a client that then goes quiet");
+    echo_round_trip(
+        &mut silent,
+        b"hi\n",
+        "the in-process server (a client that then goes quiet)",
+    );
     shutdown.trigger();
     let summary = result
         .recv_timeout(WAIT)
         .expect("run_server should return once the grace period is over")
         .expect("run_server failed");
-    assert_eq!(summary.served, 1);
-    leave(&mut silent, "the silent client, closed by the server");
+    assert_eq!(
+        summary,
+        Summary {
+            served: 1,
+            turned_away: 0,
+            bytes_echoed: 3
+        }
+    );
+    leave(
+        &mut silent,
+        "the in-process server (the silent client, closed by the server)",
+    );
 }
 
 #[test]
 fn bind_reports_address_in_use() {
-    let taken = bind("127.0.0.1:0", 8).expect("binding a first listener");
+    let taken = bind(("127.0.0.1", 0), 8).expect("binding a first listener");
     let addr = taken.local_addr().expect("reading its address");
     let err = bind(addr, 8).expect_err("binding the same address again should fail");
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+}
+
+#[test]
+fn a_zero_idle_timeout_is_refused_before_serving() {
+    let config = ServerConfig {
+        idle_timeout: Duration::ZERO,
+        ..ServerConfig::default()
+    };
+    let (_addr, result) = start(config, Shutdown::new());
+    let err = result
+        .recv_timeout(WAIT)
+        .expect("run_server should return at once")
+        .expect_err("an idle time-out of zero should be refused");
+    assert_eq!(
+        err.to_string(),
+        "the idle time-out must be longer than zero"
+    );
 }

@@ -18,12 +18,23 @@
 //! the client shuts down its write half, the server closes. Each client
 //! checks every echo and prints it as `echo: LINE`, so one expected output
 //! fits all four clients.
+//!
+//! The second half of the lesson is [`check`]: it runs any lesson's wire
+//! contract, stage by stage, against a program of the student's own, in
+//! any language, and says what holds and what does not. Its tests prove it
+//! against the lessons' own programs, run through [`lessons`], and against
+//! the programs in `student-programs/`, each with a classic mistake.
+//!
+//! Read in this order: this file (the matrix), [`process`] and [`peers`]
+//! (running the peers), then [`check`] (its own map is at its top).
 
 use std::fmt;
 use std::io::{self, BufReader, Write};
 use std::process::ExitStatus;
 use std::time::Duration;
 
+pub mod check;
+pub mod lessons;
 pub mod peers;
 pub mod process;
 

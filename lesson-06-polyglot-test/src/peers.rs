@@ -137,18 +137,33 @@ impl Peers {
     }
 
     fn command(&self, language: Language, role: &str, port: &str) -> Result<Command, Unavailable> {
-        let command = match language {
-            Language::Rust => {
-                let mut command = Command::new(&self.rust_exe);
-                command.args([format!("rust-{role}").as_str(), "--port", port]);
-                command
-            }
+        let argv = self.command_line(language, role, port)?;
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]);
+        Ok(command)
+    }
+
+    /// The words of the command line that starts `language`'s `role`
+    /// ("server" or "client") with `port`: for example `python3
+    /// .../echo_server.py 0`. `check`'s tests pass `{port}` as the port.
+    pub fn command_line(
+        &self,
+        language: Language,
+        role: &str,
+        port: &str,
+    ) -> Result<Vec<String>, Unavailable> {
+        let path = |path: &Path| path.to_string_lossy().into_owned();
+        let argv = match language {
+            Language::Rust => vec![
+                path(&self.rust_exe),
+                format!("rust-{role}"),
+                "--port".to_string(),
+                port.to_string(),
+            ],
             Language::Python => {
                 let python = self.python.as_ref().map_err(Clone::clone)?;
                 let script = sources_dir().join("python").join(format!("echo_{role}.py"));
-                let mut command = Command::new(python);
-                command.arg(script).arg(port);
-                command
+                vec![path(python), path(&script), port.to_string()]
             }
             Language::Java => {
                 let java = self.java.as_ref().map_err(Clone::clone)?;
@@ -157,24 +172,26 @@ impl Peers {
                 } else {
                     "EchoClient"
                 };
-                let mut command = Command::new(&java.java);
                 // Tiered compilation level 1 starts the JVM faster; these
                 // programs are too short-lived to gain from the optimizing compiler.
-                command
-                    .arg("-XX:TieredStopAtLevel=1")
-                    .arg("-cp")
-                    .arg(&java.classes);
-                command.args([class, port]);
-                command
+                vec![
+                    path(&java.java),
+                    "-XX:TieredStopAtLevel=1".to_string(),
+                    "-cp".to_string(),
+                    path(&java.classes),
+                    class.to_string(),
+                    port.to_string(),
+                ]
             }
             Language::Go => {
                 let bin_dir = self.go.as_ref().map_err(Clone::clone)?;
-                let mut command = Command::new(bin_dir.join(format!("echo_{role}")));
-                command.arg(port);
-                command
+                vec![
+                    path(&bin_dir.join(format!("echo_{role}"))),
+                    port.to_string(),
+                ]
             }
         };
-        Ok(command)
+        Ok(argv)
     }
     // ANCHOR_END: commands
 }

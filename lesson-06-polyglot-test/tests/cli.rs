@@ -8,68 +8,75 @@ mod common;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use assert_cmd::Command;
+use common::{Finished, free_port, spawn, spawn_with_input};
 use lesson_06_polyglot_test::peers::find_on_path;
 use lesson_06_polyglot_test::{Language, Outcome, PairResult, render_matrix};
-use predicates::prelude::*;
 
 /// Every run of the binary is killed if it takes longer than this.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-fn lesson() -> Command {
-    let mut command = Command::new(common::binary());
-    command.timeout(RUN_LIMIT);
-    command
+/// Runs the binary with `args` to its end, within [`RUN_LIMIT`].
+fn lesson(args: &[&str]) -> Finished {
+    spawn(args).finish_within(RUN_LIMIT)
+}
+
+/// Asserts exit status 0 and exactly `expected` on stdout.
+#[track_caller]
+fn assert_prints(finished: &Finished, expected: &str) {
+    let printed = format!("{}\n", finished.stdout.join("\n"));
+    assert!(
+        finished.status.success() && printed == expected,
+        "expected exit status 0 and exactly this on stdout:\n{expected}\n{}",
+        finished.describe()
+    );
 }
 
 #[test]
 fn matrix_of_the_rust_ends_prints_exactly_this_table() {
-    lesson()
-        .args(["matrix", "--servers", "rust", "--clients", "rust"])
-        .assert()
-        .success()
-        .stdout(
-            "server \\ client  rust\n\
-             rust             ok\n\
-             \n\
-             1 pair: 1 ok, 0 FAIL, 0 skipped\n",
-        );
+    let finished = lesson(&["matrix", "--servers", "rust", "--clients", "rust"]);
+    assert_prints(
+        &finished,
+        "server \\ client  rust\n\
+         rust             ok\n\
+         \n\
+         1 pair: 1 ok, 0 FAIL, 0 skipped\n",
+    );
 }
 
 #[test]
 fn matrix_of_rust_and_python_is_a_two_by_two_table() {
     if find_on_path("python3").is_none() {
-        common::skip("skipped: python3 not found on PATH");
+        common::lesson::skip("skipped: python3 not found on PATH");
         return;
     }
-    lesson()
-        .args([
-            "matrix",
-            "--servers",
-            "rust,python",
-            "--clients",
-            "rust,python",
-        ])
-        .assert()
-        .success()
-        .stdout(
-            "server \\ client  rust     python\n\
-             rust             ok       ok\n\
-             python           ok       ok\n\
-             \n\
-             4 pairs: 4 ok, 0 FAIL, 0 skipped\n",
-        );
+    let finished = lesson(&[
+        "matrix",
+        "--servers",
+        "rust,python",
+        "--clients",
+        "rust,python",
+    ]);
+    assert_prints(
+        &finished,
+        "server \\ client  rust     python\n\
+         rust             ok       ok\n\
+         python           ok       ok\n\
+         \n\
+         4 pairs: 4 ok, 0 FAIL, 0 skipped\n",
+    );
 }
 
 #[test]
 fn matrix_rejects_an_unknown_language() {
-    lesson()
-        .args(["matrix", "--servers", "cobol"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "possible values: rust, python, java, go",
-        ));
+    let finished = lesson(&["matrix", "--servers", "cobol"]);
+    assert!(
+        finished.status.code() == Some(2)
+            && finished
+                .stderr
+                .contains("possible values: rust, python, java, go"),
+        "expected exit status 2 and the possible values on stderr\n{}",
+        finished.describe()
+    );
 }
 
 #[test]
@@ -116,34 +123,35 @@ fn table_marks_failures_and_skips_and_explains_them() {
 
 #[test]
 fn rust_client_without_a_server_says_how_to_start_one() {
-    // A port nobody listens on: bind one, note it, close it.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("finding a free port")
-        .port();
-    lesson()
-        .args(["rust-client", "--port", &port.to_string()])
-        .write_stdin("hello\n")
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(format!("error: cannot connect to 127.0.0.1:{port}")))
-        .stderr(predicate::str::contains(format!(
-            "hint: start the server first: cargo run -p lesson-06-polyglot-test -- rust-server --port {port}"
-        )));
+    // A port nobody listens on.
+    let port = free_port();
+    let finished = spawn_with_input(&["rust-client", "--port", &port.to_string()], b"hello\n")
+        .finish_within(RUN_LIMIT);
+    let error = format!("error: cannot connect to 127.0.0.1:{port}");
+    let hint = format!(
+        "hint: start the server first: cargo run -p lesson-06-polyglot-test -- rust-server --port {port}"
+    );
+    assert!(
+        finished.status.code() == Some(1)
+            && finished.stderr.contains(&error)
+            && finished.stderr.contains(&hint),
+        "expected exit status 1, {error:?} and {hint:?} on stderr\n{}",
+        finished.describe()
+    );
 }
 
 #[test]
 fn rust_server_on_a_port_in_use_says_so() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("binding a port to keep busy");
     let port = taken.local_addr().expect("the busy port").port();
-    lesson()
-        .args(["rust-server", "--port", &port.to_string()])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(format!(
-            "error: cannot listen on 127.0.0.1:{port}"
-        )))
-        .stderr(predicate::str::contains(
-            "hint: another server is still running on that port",
-        ));
+    let finished = lesson(&["rust-server", "--port", &port.to_string()]);
+    let error = format!("error: cannot listen on 127.0.0.1:{port}");
+    let hint = "hint: another server is still running on that port";
+    assert!(
+        finished.status.code() == Some(1)
+            && finished.stderr.contains(&error)
+            && finished.stderr.contains(hint),
+        "expected exit status 1, {error:?} and {hint:?} on stderr\n{}",
+        finished.describe()
+    );
 }

@@ -14,17 +14,14 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::Shutdown;
 use std::thread;
-use std::time::Duration;
 
-use common::{available, check_pair, peers};
+use common::lesson::{available, check_pair, peers};
+use common::{accept, connect, fake_server, send};
 use lesson_06_polyglot_test::Language::{self, Go, Java, Python, Rust};
 use lesson_06_polyglot_test::process::{ServerProcess, run_to_end};
 use lesson_06_polyglot_test::{CLIENT_LIMIT, SERVER_START_LIMIT};
-
-/// Read and write time-out for the sockets the tests open themselves.
-const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[test]
 fn rust_server_with_rust_client() {
@@ -123,19 +120,11 @@ fn check_server_edges(language: Language) {
         ServerProcess::start(&mut command, SERVER_START_LIMIT).expect("starting the server");
 
     // A client that connects and leaves at once must not upset the server.
-    drop(TcpStream::connect(server.address).expect("connecting the first client"));
+    drop(connect(server.address));
 
     let sent = "no newline at the end: é€🦀".as_bytes();
-    let mut stream = TcpStream::connect(server.address).expect("connecting the second client");
-    stream
-        .set_read_timeout(Some(SOCKET_TIMEOUT))
-        .expect("setting the read time-out");
-    stream
-        .set_write_timeout(Some(SOCKET_TIMEOUT))
-        .expect("setting the write time-out");
-    stream
-        .write_all(sent)
-        .expect("sending bytes without a newline");
+    let mut stream = connect(server.address);
+    send(&mut stream, sent, "the server");
     stream
         .shutdown(Shutdown::Write)
         .expect("shutting down the write half");
@@ -192,17 +181,12 @@ fn check_client_catches(language: Language, bad: BadServer, expect_in_error: &st
     if !available(language) {
         return;
     }
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding the fake server");
-    let port = listener
-        .local_addr()
-        .expect("the fake server's address")
-        .port();
-    // If the client never connects, this thread stays blocked in accept and
-    // ends with the test process; the client's own time limit fails the test.
+    let (listener, addr) = fake_server();
+    let port = addr.port();
+    // If the client never connects, `accept` gives up after its time-out
+    // (a panic on this thread only); the client's own time limit fails the test.
     thread::spawn(move || {
-        let (mut stream, _) = listener.accept()?;
-        stream.set_read_timeout(Some(SOCKET_TIMEOUT))?;
-        stream.set_write_timeout(Some(SOCKET_TIMEOUT))?;
+        let mut stream = accept(&listener);
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
         while line.last() != Some(&b'\n') && stream.read(&mut byte)? == 1 {

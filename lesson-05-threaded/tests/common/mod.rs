@@ -1,50 +1,216 @@
-//! Helpers shared by this lesson's tests: start the real binary, read its
-//! output with time-outs, talk to the server with bounded sockets, and
-//! explain on failure what crossed the wire.
-#![allow(dead_code)] // each test file uses a different part of this module
+//! The test toolkit: start the lesson's real binary, learn a server's address
+//! from its first line, play the other side with a plain socket, and explain
+//! every failure in terms of the bytes that crossed the wire.
+//!
+//! This file is the same, byte for byte, in every lesson (CI compares the
+//! copies), so a helper has one name and one meaning wherever a student meets
+//! it. What only this lesson needs lives next to it, in `lesson.rs`.
+//!
+//! Every wait here has a bound, so a broken lesson fails in seconds with a
+//! message instead of hanging the test run. Every process started here is
+//! killed and reaped when its `Running` is dropped, pass or fail.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+// Each test file includes this module and uses only part of it.
+#![allow(dead_code)]
+
+pub mod lesson;
+
+use std::ffi::OsStr;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long any single wait in a test may take before the test fails.
+/// The lesson's own binary, built by Cargo for the tests (it is named after
+/// the package).
+pub const BIN: &str = env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME")));
+
+/// How long a test waits for a process: to print a line, to exit.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// A running copy of this lesson's binary. Dropping it kills and reaps the
-/// process, whether the test passed or failed.
+/// How long a test's socket waits for the next bytes from the other side.
+/// Shorter than the programs' default time-out (10 s), so a program that
+/// forgets a step is caught while it still waits, not after it gave up.
+pub const SOCKET_WAIT: Duration = Duration::from_secs(5);
+
+// ---------------------------------------------------------------------------
+// Processes
+// ---------------------------------------------------------------------------
+
+/// The lesson's binary, running, with its output read on helper threads.
+/// Dropping it kills and reaps the process, pass or fail.
 pub struct Running {
     child: Child,
-    stdout: Receiver<String>,
-    stderr: Receiver<String>,
-    /// Every stdout line received so far, for failure messages.
-    pub seen: Vec<String>,
+    /// Stdout, one line per message; the channel closes when the process
+    /// closes its stdout, that is, when it exits.
+    stdout_lines: Receiver<String>,
+    /// Stderr, one line per message, likewise.
+    stderr_lines: Receiver<String>,
+    /// Every stdout line taken so far, for failure messages.
+    seen: Vec<String>,
+    /// A stdout nobody reads (see [`start_server_with_unread_stdout`]): kept
+    /// open, never read, so the pipe fills up.
+    _unread_stdout: Option<ChildStdout>,
 }
 
-/// Starts the binary with `args`, stdout and stderr piped and read line by
-/// line on helper threads.
-pub fn spawn(args: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lesson-05-threaded"))
+/// How a finished process ended and what it printed.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    /// Standard output, one entry per line (without the "\n"), including
+    /// the lines a test already took with [`Running::next_line`].
+    pub stdout: Vec<String>,
+    /// Standard error, whole.
+    pub stderr: String,
+}
+
+impl Finished {
+    /// Everything the process printed, for failure messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout.join("\n"),
+            self.stderr
+        )
+    }
+}
+
+/// Starts the lesson's binary with `args`, stdin empty.
+#[track_caller]
+pub fn spawn(args: &[impl AsRef<OsStr>]) -> Running {
+    spawn_with_input(args, &[])
+}
+
+/// Starts the lesson's binary with `args`; `input` is written to its stdin
+/// on a helper thread, which then closes it (end of input).
+#[track_caller]
+pub fn spawn_with_input(args: &[impl AsRef<OsStr>], input: &[u8]) -> Running {
+    let mut child = Command::new(BIN)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("starting the lesson-05-threaded binary");
+        .unwrap_or_else(|err| panic!("starting {BIN}: {err}"));
+    let mut stdin = child.stdin.take().expect("taking the child's stdin");
+    let input = input.to_vec();
+    thread::spawn(move || {
+        // A program that exits without reading its input is fine here; the
+        // test checks what it printed.
+        let _ = stdin.write_all(&input);
+    });
     let stdout = child.stdout.take().expect("taking the child's stdout");
     let stderr = child.stderr.take().expect("taking the child's stderr");
     Running {
         child,
-        stdout: lines_of(stdout),
-        stderr: lines_of(stderr),
+        stdout_lines: lines_of(stdout),
+        stderr_lines: lines_of(stderr),
         seen: Vec::new(),
+        _unread_stdout: None,
     }
 }
 
-/// Sends each line of `stream` through a channel; the channel closes at
-/// end of stream, that is when the process has exited.
+/// Runs the binary with `args` to its end (bounded by [`WAIT`]).
+#[track_caller]
+pub fn run(args: &[impl AsRef<OsStr>]) -> Finished {
+    spawn(args).finish()
+}
+
+/// Runs the binary with `args` and `input` on stdin, to its end.
+#[track_caller]
+pub fn run_with_input(args: &[impl AsRef<OsStr>], input: &[u8]) -> Finished {
+    spawn_with_input(args, input).finish()
+}
+
+/// Starts the server on a free port (`--port 0`, plus `args`) and returns it
+/// with its address, read from its first line, `listening on ADDR`.
+#[track_caller]
+pub fn start_server(args: &[&str]) -> (Running, SocketAddr) {
+    let mut server = spawn(&server_args(args));
+    let addr = server.listening_addr();
+    (server, addr)
+}
+
+/// Like [`start_server`], but after the first line nobody reads the
+/// server's stdout: the pipe fills up (64 KiB on Linux) and every later
+/// write to it blocks, like a paused terminal or a `| less` nobody scrolls.
+#[track_caller]
+pub fn start_server_with_unread_stdout(args: &[&str]) -> (Running, SocketAddr) {
+    let mut child = Command::new(BIN)
+        .args(server_args(args))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("starting {BIN}: {err}"));
+    let mut stdout = child.stdout.take().expect("taking the child's stdout");
+    let stderr = child.stderr.take().expect("taking the child's stderr");
+    // Read the first line, one byte at a time so nothing after it is taken,
+    // on a thread (a pipe read has no time-out), then hand the pipe back.
+    let (sender, first_line) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while let Ok(1) = stdout.read(&mut byte) {
+            if byte[0] == b'\n' {
+                break;
+            }
+            line.push(byte[0]);
+        }
+        let _ = sender.send((String::from_utf8_lossy(&line).into_owned(), stdout));
+    });
+    let (line, stdout) = first_line.recv_timeout(WAIT).unwrap_or_else(|_| {
+        panic!("the server printed no first line within {WAIT:?}");
+    });
+    let (_, no_more_lines) = mpsc::channel();
+    let mut server = Running {
+        child,
+        stdout_lines: no_more_lines,
+        stderr_lines: lines_of(stderr),
+        seen: vec![line.clone()],
+        _unread_stdout: Some(stdout),
+    };
+    let addr = server.parse_listening_line(&line);
+    (server, addr)
+}
+
+/// Starts the client against the server at `addr`, with `args` added.
+#[track_caller]
+pub fn start_client(addr: SocketAddr, args: &[&str], input: &[u8]) -> Running {
+    spawn_with_input(&client_args(addr, args), input)
+}
+
+/// Runs the client against the server at `addr` to its end.
+#[track_caller]
+pub fn run_client(addr: SocketAddr, args: &[&str], input: &[u8]) -> Finished {
+    start_client(addr, args, input).finish()
+}
+
+/// The server's command line: the lesson's server command, `--port 0`, `args`.
+fn server_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all: Vec<&str> = lesson::SERVER_COMMAND.to_vec();
+    all.extend(["--port", "0"]);
+    all.extend_from_slice(args);
+    all
+}
+
+/// The client's command line: `client --host IP --port PORT`, then `args`.
+fn client_args(addr: SocketAddr, args: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = vec![
+        "client".into(),
+        "--host".into(),
+        addr.ip().to_string(),
+        "--port".into(),
+        addr.port().to_string(),
+    ];
+    all.extend(args.iter().map(|arg| arg.to_string()));
+    all
+}
+
+/// Sends each line of `stream` through a channel, which closes at the end.
 fn lines_of(stream: impl Read + Send + 'static) -> Receiver<String> {
     let (sender, receiver) = mpsc::channel();
     thread::spawn(move || {
@@ -59,204 +225,417 @@ fn lines_of(stream: impl Read + Send + 'static) -> Receiver<String> {
 }
 
 impl Running {
-    /// Starts a server with `args` plus `--port 0` and waits for its
-    /// `listening on ADDR` line; returns it and the address.
-    pub fn server(args: &[&str]) -> (Running, SocketAddr) {
-        let mut all = vec!["server", "--port", "0"];
-        all.extend_from_slice(args);
-        let mut server = spawn(&all);
-        let first = server.next_line(WAIT);
-        let addr = first
-            .strip_prefix("listening on ")
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| {
-                panic!("the server's first line should be `listening on ADDR`, got {first:?}")
-            });
-        (server, addr)
-    }
-
+    /// The process id, to send the process a signal.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// The next stdout line, or a panic that shows what came before.
-    pub fn next_line(&mut self, timeout: Duration) -> String {
-        match self.stdout.recv_timeout(timeout) {
+    /// Sends the process a signal by name (`INT`, `TERM`, `KILL`), with the
+    /// system's `kill` command (std has no portable way to signal).
+    #[track_caller]
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.pid().to_string()])
+            .status()
+            .unwrap_or_else(|err| panic!("running kill -s {name}: {err}"));
+        assert!(status.success(), "kill -s {name} {} failed", self.pid());
+    }
+
+    /// Waits for the first line of stdout, which must be `listening on ADDR`.
+    #[track_caller]
+    pub fn listening_addr(&mut self) -> SocketAddr {
+        let line = self.next_line();
+        self.parse_listening_line(&line)
+    }
+
+    #[track_caller]
+    fn parse_listening_line(&mut self, line: &str) -> SocketAddr {
+        let Some(addr) = line.strip_prefix("listening on ") else {
+            panic!(
+                "the server's first line must be `listening on ADDR`, got {line:?}; stderr:\n{}",
+                self.stderr_so_far()
+            );
+        };
+        addr.parse()
+            .unwrap_or_else(|err| panic!("`{addr}` in {line:?} is not an address: {err}"))
+    }
+
+    /// The next line of stdout, waiting at most [`WAIT`] for it.
+    #[track_caller]
+    pub fn next_line(&mut self) -> String {
+        match self.stdout_lines.recv_timeout(WAIT) {
             Ok(line) => {
                 self.seen.push(line.clone());
                 line
             }
             Err(RecvTimeoutError::Timeout) => panic!(
-                "no stdout line within {timeout:?}; lines so far: {:?}",
-                self.seen
+                "the program printed no new line within {WAIT:?}; its stdout so far:\n{}\n\
+                 stderr so far:\n{}\nhint: is the line written but not flushed?",
+                self.seen.join("\n"),
+                self.stderr_so_far()
             ),
             Err(RecvTimeoutError::Disconnected) => panic!(
-                "the process closed stdout (exited?); lines so far: {:?}; stderr: {:?}",
-                self.seen,
-                self.stderr_now()
+                "the program closed its stdout (it exited?) while a line was expected; \
+                 stdout:\n{}\nstderr:\n{}",
+                self.seen.join("\n"),
+                self.stderr_so_far()
             ),
         }
     }
 
-    /// Waits for a stdout line that contains `text`; returns it.
-    pub fn expect_line(&mut self, text: &str) -> String {
+    /// Waits (at most [`WAIT`] in all) for a stdout line that contains
+    /// `text`, skipping the lines before it; returns it.
+    #[track_caller]
+    pub fn line_containing(&mut self, text: &str) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.next_line(left);
-            if line.contains(text) {
-                return line;
-            }
-        }
-    }
-
-    /// Waits until the process closes stdout and exits, within `timeout`.
-    /// Returns its exit status and every stdout line it printed.
-    pub fn wait_for_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "the process did not exit within {timeout:?}; stdout: {:?}; stderr: {:?}",
-                    self.seen,
-                    self.stderr_now()
+            match self.stdout_lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no stdout line containing {text:?} within {WAIT:?}; stdout so far:\n{}\n\
+                     stderr so far:\n{}",
+                    self.seen.join("\n"),
+                    self.stderr_so_far()
                 ),
             }
         }
-        // stdout is closed, so the process is exiting: this wait is short.
-        self.child.wait().expect("waiting for the process")
     }
 
-    /// Everything the process wrote to stderr so far (without waiting).
-    pub fn stderr_now(&self) -> Vec<String> {
-        self.stderr.try_iter().collect()
+    /// What stderr holds so far, without waiting.
+    pub fn stderr_so_far(&self) -> String {
+        let mut text = String::new();
+        for line in self.stderr_lines.try_iter() {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
     }
 
-    /// Everything on stderr until the process closed it, bounded by WAIT.
-    pub fn stderr_all(&self) -> String {
-        let deadline = Instant::now() + WAIT;
-        let mut all = String::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    all.push_str(&line);
-                    all.push('\n');
+    /// Waits at most [`WAIT`] for the process to exit; returns what it printed.
+    #[track_caller]
+    pub fn finish(self) -> Finished {
+        self.finish_within(WAIT)
+    }
+
+    /// Waits at most `limit` for the process to exit; returns what it printed.
+    #[track_caller]
+    pub fn finish_within(mut self, limit: Duration) -> Finished {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    // Take stdout as it comes, so a chatty program never
+                    // blocks on a full pipe while we wait for it.
+                    if let Ok(line) = self.stdout_lines.recv_timeout(Duration::from_millis(20)) {
+                        self.seen.push(line);
+                    }
                 }
-                Err(_) => return all,
+                Ok(None) => panic!(
+                    "the program did not exit within {limit:?} (is it still waiting for the \
+                     other side?); stdout so far:\n{}\nstderr so far:\n{}",
+                    self.seen.join("\n"),
+                    self.stderr_so_far()
+                ),
+                Err(err) => panic!("waiting for the program: {err}"),
             }
+        };
+        // The process has exited, so both pipes reach their end soon (unless
+        // a child of its own still holds them: bounded anyway).
+        let mut stdout = std::mem::take(&mut self.seen);
+        let mut stderr = String::new();
+        let deadline = Instant::now() + WAIT;
+        for (lines, text) in [
+            (&self.stdout_lines, None),
+            (&self.stderr_lines, Some(&mut stderr)),
+        ] {
+            let mut text = text;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match lines.recv_timeout(left) {
+                    Ok(line) => match text.as_deref_mut() {
+                        Some(text) => {
+                            text.push_str(&line);
+                            text.push('\n');
+                        }
+                        None => stdout.push(line),
+                    },
+                    Err(_) => break,
+                }
+            }
+        }
+        Finished {
+            status,
+            stdout,
+            stderr,
         }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // Fails harmlessly if the process has already exited.
+        // Already exited is fine; there is nothing to do about other errors.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// Runs the binary to completion (bounded by WAIT) and returns its exit
-/// status, stdout and stderr.
-pub fn run(args: &[&str]) -> (ExitStatus, Vec<String>, String) {
-    let mut running = spawn(args);
-    let status = running.wait_for_exit(WAIT);
-    let stderr = running.stderr_all();
-    let stdout = running.seen.clone();
-    (status, stdout, stderr)
-}
+// ---------------------------------------------------------------------------
+// Sockets
+// ---------------------------------------------------------------------------
 
-/// Connects with every wait bounded.
+/// Connects to `addr` the way telnet or `nc` would, with [`SOCKET_WAIT`] on
+/// every read and write.
+#[track_caller]
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, WAIT)
-        .unwrap_or_else(|err| panic!("cannot connect to the server at {addr}: {err}"));
+    let stream = TcpStream::connect_timeout(&addr, SOCKET_WAIT)
+        .unwrap_or_else(|err| panic!("connecting to {addr}: {err}"));
+    with_timeouts(stream)
+}
+
+/// Sets [`SOCKET_WAIT`] as the stream's read and write time-outs.
+#[track_caller]
+pub fn with_timeouts(stream: TcpStream) -> TcpStream {
     stream
-        .set_read_timeout(Some(WAIT))
-        .expect("setting a read time-out");
+        .set_read_timeout(Some(SOCKET_WAIT))
+        .expect("setting the read time-out");
     stream
-        .set_write_timeout(Some(WAIT))
-        .expect("setting a write time-out");
+        .set_write_timeout(Some(SOCKET_WAIT))
+        .expect("setting the write time-out");
     stream
 }
 
-/// Bytes as a student can read them.
-pub fn escaped(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).escape_debug().to_string()
+/// A listener on a free loopback port, for a test that plays the server.
+#[track_caller]
+pub fn fake_server() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    let addr = listener.local_addr().expect("reading the bound address");
+    (listener, addr)
 }
 
-/// Reads exactly `expected.len()` bytes and checks they are `expected`.
-pub fn expect_bytes(stream: &mut TcpStream, expected: &[u8], what: &str) {
-    let mut received = vec![0u8; expected.len()];
+/// Accepts one connection, waiting at most [`WAIT`]. (std's `accept` has no
+/// time-out, so it runs on a helper thread.)
+#[track_caller]
+pub fn accept(listener: &TcpListener) -> TcpStream {
+    let listener = listener.try_clone().expect("cloning the listener");
+    let (sender, accepted) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = sender.send(listener.accept());
+    });
+    match accepted.recv_timeout(WAIT) {
+        Ok(Ok((stream, _))) => with_timeouts(stream),
+        Ok(Err(err)) => panic!("accepting the client: {err}"),
+        Err(_) => panic!("the client did not connect within {WAIT:?}"),
+    }
+}
+
+/// A port on which nothing listens: bind port 0, note the port, let it go.
+pub fn free_port() -> u16 {
+    let (listener, addr) = fake_server();
+    drop(listener);
+    addr.port()
+}
+
+/// Makes closing `stream` send a reset (RST) instead of an orderly FIN, the
+/// way a crashed program's connection ends. std cannot set this; socket2 can.
+#[track_caller]
+pub fn reset_on_close(stream: &TcpStream) {
+    socket2::SockRef::from(stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("setting SO_LINGER to 0");
+}
+
+// ---------------------------------------------------------------------------
+// Bytes on the wire
+// ---------------------------------------------------------------------------
+
+/// Writes all of `bytes`; `who` names the other side in the message.
+#[track_caller]
+pub fn send(stream: &mut TcpStream, bytes: &[u8], who: &str) {
+    if let Err(err) = stream.write_all(bytes) {
+        panic!(
+            "sending {} to {who} failed: {}",
+            escaped(bytes),
+            describe_io_error(&err)
+        );
+    }
+}
+
+/// Reads one line, `"\n"` included, one byte at a time (so nothing after
+/// the `"\n"` is consumed). Fails with the bytes that did arrive.
+#[track_caller]
+pub fn read_line(stream: &mut TcpStream, who: &str) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(0) => panic!(
+                "{who} closed the connection after {}, without ending a line with \"\\n\"",
+                escaped(&received)
+            ),
+            Ok(_) => {
+                received.push(byte[0]);
+                if byte[0] == b'\n' {
+                    return received;
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => {
+                let hint = if received.is_empty() {
+                    "nothing arrived: is the line still in a buffer that was never flushed \
+                     (a BufWriter sends when it is full, flushed or dropped), or was it never \
+                     written?"
+                } else {
+                    "a line ends with \"\\n\": was it left out, or is the rest of the line \
+                     still in a buffer that was never flushed?"
+                };
+                panic!(
+                    "{who} sent {}, then {}: no \"\\n\" ended the line\nhint: {hint}",
+                    escaped(&received),
+                    describe_io_error(&err)
+                )
+            }
+        }
+    }
+}
+
+/// Reads exactly `expected.len()` bytes and checks that they are `expected`.
+#[track_caller]
+pub fn expect_bytes(stream: &mut TcpStream, expected: &[u8], who: &str) {
+    let received = read_exactly(stream, expected.len(), who);
+    assert_wire(who, &received, expected);
+}
+
+/// Reads exactly `len` bytes, however many reads that takes. Fails with the
+/// bytes that did arrive if the stream ends or goes quiet first.
+#[track_caller]
+pub fn read_exactly(stream: &mut TcpStream, len: usize, who: &str) -> Vec<u8> {
+    let mut received = vec![0u8; len];
     let mut filled = 0;
-    while filled < received.len() {
+    while filled < len {
         match stream.read(&mut received[filled..]) {
             Ok(0) => panic!(
-                "{what}: expected \"{}\" but the server closed the connection after \"{}\"",
-                escaped(expected),
+                "expected {len} bytes from {who}, but it closed the connection after {}",
                 escaped(&received[..filled])
             ),
             Ok(n) => filled += n,
-            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => panic!(
-                "{what}: expected \"{}\", received \"{}\" and then: {err} \
-                 (a time-out here means the echo never came: is the server \
-                 busy with another client?)",
-                escaped(expected),
-                escaped(&received[..filled])
+                "expected {len} bytes from {who}; it sent {}, then {}",
+                escaped(&received[..filled]),
+                describe_io_error(&err)
             ),
         }
     }
-    assert_eq!(
-        received,
-        expected,
-        "{what}: expected \"{}\", received \"{}\"",
-        escaped(expected),
-        escaped(&received)
-    );
+    received
 }
 
-/// Sends `bytes` and checks that exactly they come back.
-pub fn echo(stream: &mut TcpStream, bytes: &[u8], what: &str) {
-    stream
-        .write_all(bytes)
-        .unwrap_or_else(|err| panic!("{what}: sending \"{}\": {err}", escaped(bytes)));
-    expect_bytes(stream, bytes, what);
+/// Sends `bytes` and checks that exactly the same bytes come back.
+#[track_caller]
+pub fn echo_round_trip(stream: &mut TcpStream, bytes: &[u8], who: &str) {
+    send(stream, bytes, who);
+    expect_bytes(stream, bytes, who);
 }
 
-/// Reads until the server closes the connection; returns what came.
-pub fn read_until_closed(stream: &mut TcpStream, what: &str) -> Vec<u8> {
+/// Reads until the other side shuts down its write half or closes (a read
+/// returns 0 bytes) and returns what arrived on the way.
+#[track_caller]
+pub fn read_to_end_of_stream(stream: &mut TcpStream, who: &str) -> Vec<u8> {
     let mut received = Vec::new();
-    match stream.read_to_end(&mut received) {
-        Ok(_) => received,
-        Err(err) => panic!(
-            "{what}: expected the server to close the connection; received \"{}\" and then: {err}",
-            escaped(&received)
-        ),
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return received,
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => panic!(
+                "waiting for {who} to close the connection: it sent {}, then {}",
+                escaped(&received),
+                describe_io_error(&err)
+            ),
+        }
     }
 }
 
-/// Ends a client politely: shut down the write half, expect end of stream
-/// with nothing more before it.
-pub fn leave(stream: &mut TcpStream, what: &str) {
+/// Shuts down our write half and expects the other side to close with
+/// nothing more sent: the polite end of a conversation.
+#[track_caller]
+pub fn leave(stream: &mut TcpStream, who: &str) {
     stream
-        .shutdown(Shutdown::Write)
+        .shutdown(std::net::Shutdown::Write)
         .expect("shutting down the write half");
-    let rest = read_until_closed(stream, what);
+    let rest = read_to_end_of_stream(stream, who);
     assert!(
         rest.is_empty(),
-        "{what}: after shutting down our write half we expected only end of stream, got \"{}\"",
+        "after we shut down our write half, {who} should only close; it sent {} first",
         escaped(&rest)
     );
 }
 
-/// A port nobody listens on: bind port 0, note the port, close it.
-pub fn free_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding port 0");
-    let port = listener.local_addr().expect("reading the port").port();
-    drop(listener);
-    port.to_string()
+/// Checks that `who` sent exactly `expected`, and explains the classic ways
+/// to get it wrong.
+#[track_caller]
+pub fn assert_wire(who: &str, received: &[u8], expected: &[u8]) {
+    if received == expected {
+        return;
+    }
+    let hint = if received.is_empty() {
+        "nothing arrived: was it ever written? (bytes left in a BufWriter that is never \
+         flushed are never sent)"
+    } else if expected.strip_suffix(b"\n") == Some(received) {
+        "the line has no \"\\n\" at the end: a line on the wire ends with \"\\n\", or the \
+         other side cannot tell that it is complete"
+    } else if expected.starts_with(received) {
+        "only the start arrived (write sends what fits; write_all sends everything)"
+    } else if received.starts_with(expected) {
+        "the right bytes arrived with more after them: something extra was sent"
+    } else {
+        "the bytes differ"
+    };
+    let at = first_difference(received, expected);
+    panic!(
+        "{who} sent the wrong bytes (they differ from byte {at} on)\n  expected: {}\n  \
+         received: {}\n  hint: {hint}",
+        escaped(expected),
+        escaped(received)
+    );
+}
+
+/// The index of the first byte where `a` and `b` differ, or the length of
+/// the shorter one if one is the start of the other.
+pub fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
+}
+
+/// Bytes as a student should see them: quoted, escaped, with their count,
+/// and cut after 60 bytes so that a megabyte stays one line.
+pub fn escaped(bytes: &[u8]) -> String {
+    const SHOWN: usize = 60;
+    let shown = &bytes[..bytes.len().min(SHOWN)];
+    let more = if bytes.len() > SHOWN { "..." } else { "" };
+    format!(
+        "\"{}\"{more} ({} bytes)",
+        String::from_utf8_lossy(shown).escape_debug(),
+        bytes.len()
+    )
+}
+
+/// An I/O error in words: a time-out says so, instead of "Resource
+/// temporarily unavailable" (what Unix calls a read that timed out).
+pub fn describe_io_error(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            format!("nothing more for {SOCKET_WAIT:?} (time-out), with the connection still open")
+        }
+        _ => format!("the connection failed: {err}"),
+    }
 }

@@ -1,0 +1,46 @@
+"""Lesson 04's client in Python, with two mistakes to choose from. With no
+option it passes every stage of check 04-client.
+
+  --no-wait    sends the body right after the header, without waiting for
+               READY: fails stage 3, "waits for READY before it sends the
+               body".
+  --no-ok      does not wait for "OK <size>": fails stage 7, "reports a
+               server that closes without OK".
+
+Usage: python3 upload_client.py PORT FILE [--no-wait] [--no-ok]
+"""
+import os
+import socket
+import sys
+
+port, path = int(sys.argv[1]), sys.argv[2]
+no_wait = "--no-wait" in sys.argv
+no_ok = "--no-ok" in sys.argv
+
+size = os.path.getsize(path)
+sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+replies = sock.makefile("rb")
+sock.sendall(("SEND %d %s\n" % (size, os.path.basename(path))).encode())
+if not no_wait:
+    answer = replies.readline()
+    if answer != b"READY\n":
+        sys.exit("error: the server refused: %s" % answer.decode(errors="replace").strip())
+# MISTAKE with --no-wait: the body goes before the server has said READY.
+with open(path, "rb") as file:
+    while True:
+        chunk = file.read(65536)
+        if not chunk:
+            break
+        sock.sendall(chunk)
+sock.shutdown(socket.SHUT_WR)
+if no_wait:
+    replies.readline()  # the READY we did not wait for
+if no_ok:
+    # MISTAKE with --no-ok: the upload is called a success without the
+    # server's confirmation.
+    print("sent", path)
+    sys.exit(0)
+answer = replies.readline()
+if answer != ("OK %d\n" % size).encode():
+    sys.exit("error: no confirmation from the server: %r" % answer)
+print("sent", path)
