@@ -9,12 +9,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::lesson::{
-    accept_client, read_to_end_of_stream_or_hint, spawn_command, stop_and_continue,
-};
+use common::lesson::{accept_client, read_to_end_of_stream_or_hint, stop_and_continue};
 use common::{
     BIN, Finished, Running, connect, echo_round_trip, escaped, fake_server, free_port,
-    reset_on_close, run, run_client, start_client, start_server,
+    reset_on_close, run, run_client, spawn_command, start_client, start_server,
 };
 
 /// Starts the real client with `args` and `input` against a server played

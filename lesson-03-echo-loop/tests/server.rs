@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::lesson::{
-    ipv6_loopback_available, line_if_any, lowest_free_descriptor, next_stderr_line,
-    set_descriptor_limit, stop_and_continue,
+    ipv6_loopback_available, line_if_any, lowest_free_descriptor, set_descriptor_limit,
+    stop_and_continue,
 };
 use common::{
     SOCKET_WAIT, connect, describe_io_error, echo_round_trip, escaped, expect_bytes,
@@ -458,7 +458,7 @@ fn out_of_descriptors_the_server_backs_off_and_serves_again_later() {
     let mut client = connect(addr);
     send(&mut client, b"are you there?\n", "the server");
 
-    let first = next_stderr_line(&mut server);
+    let first = server.next_stderr_line();
     let expected = "error: cannot accept a client: Too many open files (os error 24)";
     assert_eq!(first, expected, "the server's first error line");
     // A server that retried at once would print thousands of these lines a

@@ -12,10 +12,12 @@ mod common;
 use std::io::Read;
 
 use common::lesson::{
-    lowest_free_descriptor, next_stderr_line, open_file_limits, serving_line, set_open_file_limit,
-    spawn_with_ulimit, start_server_with_ulimit, summary_line,
+    lowest_free_descriptor, open_file_limits, serving_line, set_open_file_limit, summary_line,
 };
-use common::{assert_wire, connect, echo_round_trip, leave, read_to_end_of_stream, start_server};
+use common::{
+    assert_wire, connect, echo_round_trip, leave, read_to_end_of_stream, spawn_with_ulimit,
+    start_server, start_server_with_ulimit,
+};
 
 #[test]
 fn a_low_soft_limit_is_raised_to_the_hard_limit() {
@@ -49,7 +51,7 @@ fn when_max_connections_cannot_fit_the_server_says_so_and_serves_what_fits() {
     let (mut server, addr) = start_server_with_ulimit("-n 24", &["--max-connections", "100"]);
     assert_eq!(server.next_line(), serving_line(8, "on"));
     assert_eq!(
-        next_stderr_line(&server),
+        server.next_stderr_line(),
         "warning: serving at most 8 clients at once, not 100: each client is an open file, \
          and this process may have only 24 open (ulimit -n), 16 of them for the server itself"
     );
@@ -161,7 +163,7 @@ fn out_of_descriptors_a_new_client_is_told_busy_not_left_waiting() {
         );
     }
     assert_eq!(
-        next_stderr_line(&server),
+        server.next_stderr_line(),
         "error: cannot accept a client: Too many open files (os error 24)"
     );
 

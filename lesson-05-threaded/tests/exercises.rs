@@ -19,12 +19,12 @@ use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::lesson::{
-    bytes_within, connect_from, exited_within, lines_containing_all, read_until_closed,
-    start_exercise_server, stdout_so_far, summary_line,
+    bytes_within, connect_from, lines_containing_all, start_exercise_server, stdout_so_far,
+    summary_line,
 };
 use common::{
     assert_wire, connect, echo_round_trip, escaped, expect_bytes, leave, read_line,
-    read_to_end_of_stream, send, start_server,
+    read_to_end_of_stream, send, start_server, try_read_to_end_of_stream,
 };
 
 /// What exercise 1 asks the server to send before it closes a connection.
@@ -82,7 +82,7 @@ fn exercise_2_a_second_sigint_closes_the_connections_at_once() {
     // The grace period is 30 s; 5 s is plenty for closing two connections
     // and joining two threads, even on a loaded machine.
     let limit = Duration::from_secs(5);
-    let Some(status) = exited_within(&mut server, limit) else {
+    let Some(status) = server.exited_within(limit) else {
         panic!(
             "exercise 2 asks that a second Ctrl-C (SIGINT) during the grace period close the \
              connections at once, instead of waiting for the clients to leave; with --grace 30 \
@@ -126,7 +126,7 @@ fn exercise_3_one_address_over_its_limit_is_turned_away_others_are_served() {
     let mut third = connect(addr);
     let expected = b"ERR too many connections\n";
     // `None`: the stream ended, as it should; `Some(why)`: it did not.
-    let (reply, not_ended) = match read_until_closed(&mut third) {
+    let (reply, not_ended) = match try_read_to_end_of_stream(&mut third) {
         Ok(reply) => (reply, None),
         Err((reply, why)) => (reply, Some(why)),
     };

@@ -6,7 +6,9 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{BIN, Finished, Running, WAIT, describe_io_error, escaped, lines_of, with_timeouts};
+use super::{
+    BIN, Finished, Running, WAIT, describe_io_error, escaped, spawn_command, with_timeouts,
+};
 
 /// Lesson 02's binary has two subcommands; the tests start `server`.
 pub const SERVER_COMMAND: &[&str] = &["server"];
@@ -66,32 +68,6 @@ pub fn ipv6_loopback_available() -> bool {
             println!("skipped: this machine cannot bind ::1 (IPv6 loopback): {err}");
             false
         }
-    }
-}
-
-/// Starts `command` (set up by the caller: a wrapper such as `setpriv`
-/// around [`BIN`]) with `stdin` as its input and its output read like
-/// [`super::spawn`]'s.
-///
-/// The toolkit starts only `BIN` itself; this is the same `Running`, for a
-/// test that must start the binary through another program. (`lesson.rs`
-/// is a child module of the toolkit, so it may build a `Running`.)
-#[track_caller]
-pub fn spawn_command(mut command: Command, stdin: Stdio) -> Running {
-    let mut child = command
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
-    let stdout = child.stdout.take().expect("taking the child's stdout");
-    let stderr = child.stderr.take().expect("taking the child's stderr");
-    Running {
-        child,
-        stdout_lines: lines_of(stdout),
-        stderr_lines: lines_of(stderr),
-        seen: Vec::new(),
-        _unread_stdout: None,
     }
 }
 

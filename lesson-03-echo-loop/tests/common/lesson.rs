@@ -2,12 +2,11 @@
 
 use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-use std::sync::mpsc::RecvTimeoutError;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Running, WAIT, describe_io_error, escaped, lines_of, with_timeouts};
+use super::{Running, WAIT, describe_io_error, escaped, with_timeouts};
 
 /// Lesson 03's binary has two subcommands; the tests start `server`.
 pub const SERVER_COMMAND: &[&str] = &["server"];
@@ -19,22 +18,6 @@ pub fn line_if_any(program: &mut Running) -> Option<String> {
     let line = program.stdout_lines.try_recv().ok()?;
     program.seen.push(line.clone());
     Some(line)
-}
-
-/// The next line of the program's stderr, waiting at most [`WAIT`] for it.
-#[track_caller]
-pub fn next_stderr_line(program: &mut Running) -> String {
-    match program.stderr_lines.recv_timeout(WAIT) {
-        Ok(line) => line,
-        Err(RecvTimeoutError::Timeout) => panic!(
-            "the program printed no new line on stderr within {WAIT:?}; stdout so far:\n{}",
-            program.seen.join("\n")
-        ),
-        Err(RecvTimeoutError::Disconnected) => panic!(
-            "the program closed its stderr (it exited?) while a line was expected; stdout:\n{}",
-            program.seen.join("\n")
-        ),
-    }
 }
 
 /// The lowest descriptor number that process `pid` has free: the number
@@ -79,28 +62,6 @@ pub fn read_to_end_of_stream_or_hint(stream: &mut TcpStream, who: &str, hint: &s
                 describe_io_error(&err)
             ),
         }
-    }
-}
-
-/// Starts `command` (set up by the caller: a wrapper such as `sh` around
-/// [`super::BIN`]) with `stdin` as its input and its output read like
-/// [`super::spawn`]'s.
-#[track_caller]
-pub fn spawn_command(mut command: Command, stdin: Stdio) -> Running {
-    let mut child = command
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
-    let stdout = child.stdout.take().expect("taking the child's stdout");
-    let stderr = child.stderr.take().expect("taking the child's stderr");
-    Running {
-        child,
-        stdout_lines: lines_of(stdout),
-        stderr_lines: lines_of(stderr),
-        seen: Vec::new(),
-        _unread_stdout: None,
     }
 }
 

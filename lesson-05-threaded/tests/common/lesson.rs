@@ -1,18 +1,12 @@
 //! What only lesson 05's tests need, beside the shared toolkit in `mod.rs`.
 
-use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{
-    BIN, Finished, Running, SOCKET_WAIT, WAIT, describe_io_error, lines_of, run, server_args,
-    with_timeouts,
-};
+use super::{Finished, Running, SOCKET_WAIT, WAIT, describe_io_error, run, with_timeouts};
 
 /// Lesson 05's binary has subcommands: the server is `server`.
 pub const SERVER_COMMAND: &[&str] = &["server"];
@@ -31,19 +25,6 @@ pub fn serving_line(max: u64, nodelay: &str) -> String {
     )
 }
 
-/// The next line of the process's stderr, waiting at most [`WAIT`] for it.
-/// (The toolkit's `stderr_so_far` does not wait: a line on stderr may
-/// still be on its way when a later line on stdout has arrived.)
-#[track_caller]
-pub fn next_stderr_line(running: &Running) -> String {
-    running.stderr_lines.recv_timeout(WAIT).unwrap_or_else(|_| {
-        panic!(
-            "the program printed no line on stderr within {WAIT:?}; stdout so far:\n{}",
-            running.seen.join("\n")
-        )
-    })
-}
-
 /// Runs `load` against the server at `addr` with `args`, to its end.
 #[track_caller]
 pub fn run_load(addr: SocketAddr, args: &[&str]) -> Finished {
@@ -56,43 +37,6 @@ pub fn run_load(addr: SocketAddr, args: &[&str]) -> Finished {
     ];
     all.extend(args.iter().map(|arg| arg.to_string()));
     run(&all)
-}
-
-/// Starts the binary under `sh -c 'ulimit ULIMIT && exec BIN ARGS'`: the
-/// open-file limit is set in the child only, never in the test process.
-/// `ulimit` is what `ulimit` takes, e.g. `-n 24` (soft and hard limits) or
-/// `-S -n 64` (the soft limit only).
-#[track_caller]
-pub fn spawn_with_ulimit(ulimit: &str, args: &[impl AsRef<OsStr>]) -> Running {
-    let script = format!("ulimit {ulimit} && exec \"$0\" \"$@\"");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("starting {BIN} under sh: {err}"));
-    let stdout = child.stdout.take().expect("taking the child's stdout");
-    let stderr = child.stderr.take().expect("taking the child's stderr");
-    Running {
-        child,
-        stdout_lines: lines_of(stdout),
-        stderr_lines: lines_of(stderr),
-        seen: Vec::new(),
-        _unread_stdout: None,
-    }
-}
-
-/// [`spawn_with_ulimit`] for the server on a free port; returns it with
-/// its address.
-#[track_caller]
-pub fn start_server_with_ulimit(ulimit: &str, args: &[&str]) -> (Running, SocketAddr) {
-    let mut server = spawn_with_ulimit(ulimit, &server_args(args));
-    let addr = server.listening_addr();
-    (server, addr)
 }
 
 /// The lowest descriptor number the process `pid` does not use (Linux:
@@ -157,53 +101,19 @@ pub fn set_open_file_limit(pid: u32, limit: u64) {
 /// for) and the program's own error line.
 #[track_caller]
 pub fn start_exercise_server(asks: &str, args: &[&str]) -> (Running, SocketAddr) {
-    let mut running = super::spawn(args);
-    let first = match running.stdout_lines.recv_timeout(WAIT) {
-        Ok(line) => line,
-        Err(RecvTimeoutError::Timeout) => panic!(
-            "{asks}, but `{}` printed no `listening on` line within {WAIT:?}; stderr so far:\n{}",
-            args.join(" "),
-            running.stderr_so_far()
-        ),
-        Err(RecvTimeoutError::Disconnected) => {
-            // It exited: its error is on stderr, which ends with it.
-            let status = exited_within(&mut running, WAIT);
-            let mut stderr = String::new();
-            while let Ok(line) = running.stderr_lines.recv_timeout(WAIT) {
-                stderr.push_str(&line);
-                stderr.push('\n');
-            }
-            let error = stderr
+    match super::try_start(args) {
+        Ok(started) => started,
+        Err(finished) => {
+            let error = finished
+                .stderr
                 .lines()
                 .find(|line| line.starts_with("error:"))
-                .unwrap_or(stderr.trim());
-            let status = status.map_or("still running".to_string(), |status| status.to_string());
+                .unwrap_or(finished.stderr.trim());
             panic!(
-                "{asks}, but `{}` did not start ({status}): {error}",
-                args.join(" ")
+                "{asks}, but `{}` did not start ({}): {error}",
+                args.join(" "),
+                finished.status
             )
-        }
-    };
-    running.seen.push(first.clone());
-    let addr = running.parse_listening_line(&first);
-    (running, addr)
-}
-
-/// Waits at most `limit` for the process to exit, taking its stdout as it
-/// comes (into the lines `finish` returns); `None` if it is still running.
-#[track_caller]
-pub fn exited_within(running: &mut Running, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match running.child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => {
-                if let Ok(line) = running.stdout_lines.recv_timeout(Duration::from_millis(20)) {
-                    running.seen.push(line);
-                }
-            }
-            Ok(None) => return None,
-            Err(err) => panic!("waiting for the program: {err}"),
         }
     }
 }
@@ -282,22 +192,4 @@ pub fn bytes_within(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
         .set_read_timeout(Some(SOCKET_WAIT))
         .expect("setting the read time-out back");
     received
-}
-
-/// Reads until the other side closes (a read returns 0 bytes). Unlike the
-/// toolkit's `read_to_end_of_stream` it does not fail the test when the
-/// stream does not end: it returns what arrived, with `Err` saying why it
-/// stopped waiting, so the test can say what its exercise expected.
-#[track_caller]
-pub fn read_until_closed(stream: &mut TcpStream) -> Result<Vec<u8>, (Vec<u8>, String)> {
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => return Ok(received),
-            Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err((received, describe_io_error(&err))),
-        }
-    }
 }

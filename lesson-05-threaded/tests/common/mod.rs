@@ -15,6 +15,7 @@
 
 pub mod lesson;
 
+use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -50,6 +51,9 @@ pub struct Running {
     stderr_lines: Receiver<String>,
     /// Every stdout line taken so far, for failure messages.
     seen: Vec<String>,
+    /// Every stderr line taken so far (by `stderr_so_far` or
+    /// `next_stderr_line`), so that `finish` still returns all of stderr.
+    stderr_seen: RefCell<String>,
     /// A stdout nobody reads (see [`start_server_with_unread_stdout`]): kept
     /// open, never read, so the pipe fills up.
     _unread_stdout: Option<ChildStdout>,
@@ -88,20 +92,34 @@ pub fn spawn(args: &[impl AsRef<OsStr>]) -> Running {
 /// on a helper thread, which then closes it (end of input).
 #[track_caller]
 pub fn spawn_with_input(args: &[impl AsRef<OsStr>], input: &[u8]) -> Running {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("starting {BIN}: {err}"));
-    let mut stdin = child.stdin.take().expect("taking the child's stdin");
+    let mut command = Command::new(BIN);
+    command.args(args);
+    let mut running = spawn_command(command, Stdio::piped());
+    let mut stdin = running
+        .child
+        .stdin
+        .take()
+        .expect("taking the child's stdin");
     let input = input.to_vec();
     thread::spawn(move || {
         // A program that exits without reading its input is fine here; the
         // test checks what it printed.
         let _ = stdin.write_all(&input);
     });
+    running
+}
+
+/// Starts `command`, set up by the caller (the lesson's binary through
+/// another program, such as `sh` or `setpriv`), with `stdin` as its input,
+/// and reads its output like [`spawn`] does.
+#[track_caller]
+pub fn spawn_command(mut command: Command, stdin: Stdio) -> Running {
+    let mut child = command
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
     let stdout = child.stdout.take().expect("taking the child's stdout");
     let stderr = child.stderr.take().expect("taking the child's stderr");
     Running {
@@ -109,8 +127,32 @@ pub fn spawn_with_input(args: &[impl AsRef<OsStr>], input: &[u8]) -> Running {
         stdout_lines: lines_of(stdout),
         stderr_lines: lines_of(stderr),
         seen: Vec::new(),
+        stderr_seen: RefCell::new(String::new()),
         _unread_stdout: None,
     }
+}
+
+/// Starts the lesson's binary with `args` under a lower open-file limit,
+/// set in the child only (`sh -c 'ulimit ULIMIT && exec BIN ARGS'`), never
+/// in the test process. `ulimit` is what the shell's `ulimit` takes: `-n 24`
+/// (soft and hard limits), `-S -n 64` (the soft limit only).
+#[track_caller]
+pub fn spawn_with_ulimit(ulimit: &str, args: &[impl AsRef<OsStr>]) -> Running {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args(args);
+    spawn_command(command, Stdio::null())
+}
+
+/// [`start_server`] under a lower open-file limit (see [`spawn_with_ulimit`]).
+#[track_caller]
+pub fn start_server_with_ulimit(ulimit: &str, args: &[&str]) -> (Running, SocketAddr) {
+    let mut server = spawn_with_ulimit(ulimit, &server_args(args));
+    let addr = server.listening_addr();
+    (server, addr)
 }
 
 /// Runs the binary with `args` to its end (bounded by [`WAIT`]).
@@ -132,6 +174,35 @@ pub fn start_server(args: &[&str]) -> (Running, SocketAddr) {
     let mut server = spawn(&server_args(args));
     let addr = server.listening_addr();
     (server, addr)
+}
+
+/// Like [`start_server`], for a server that may refuse to start (a flag it
+/// does not know yet, say): `Err` holds how it ended and what it printed.
+#[track_caller]
+pub fn try_start_server(args: &[&str]) -> Result<(Running, SocketAddr), Finished> {
+    try_start(&server_args(args))
+}
+
+/// Starts the binary with exactly `args` (subcommand and `--port 0`
+/// included) and waits for its `listening on ADDR` line. If the program
+/// exits instead, `Err` holds how it ended and what it printed.
+#[track_caller]
+pub fn try_start(args: &[impl AsRef<OsStr>]) -> Result<(Running, SocketAddr), Finished> {
+    let mut server = spawn(args);
+    match server.stdout_lines.recv_timeout(WAIT) {
+        Ok(line) => {
+            server.seen.push(line.clone());
+            let addr = server.parse_listening_line(&line);
+            Ok((server, addr))
+        }
+        // It closed its stdout: it is exiting, with its reason on stderr.
+        Err(RecvTimeoutError::Disconnected) => Err(server.finish()),
+        Err(RecvTimeoutError::Timeout) => panic!(
+            "the program printed nothing within {WAIT:?}; its first line must be \
+             `listening on ADDR`, flushed before it accepts; stderr so far:\n{}",
+            server.stderr_so_far()
+        ),
+    }
 }
 
 /// Like [`start_server`], but after the first line nobody reads the
@@ -171,6 +242,7 @@ pub fn start_server_with_unread_stdout(args: &[&str]) -> (Running, SocketAddr) {
         stdout_lines: no_more_lines,
         stderr_lines: lines_of(stderr),
         seen: vec![line.clone()],
+        stderr_seen: RefCell::new(String::new()),
         _unread_stdout: Some(stdout),
     };
     let addr = server.parse_listening_line(&line);
@@ -307,14 +379,80 @@ impl Running {
         }
     }
 
-    /// What stderr holds so far, without waiting.
+    /// What stderr holds so far (every line, also those already taken),
+    /// without waiting.
     pub fn stderr_so_far(&self) -> String {
-        let mut text = String::new();
+        let mut seen = self.stderr_seen.borrow_mut();
         for line in self.stderr_lines.try_iter() {
-            text.push_str(&line);
-            text.push('\n');
+            seen.push_str(&line);
+            seen.push('\n');
         }
-        text
+        seen.clone()
+    }
+
+    /// The next line of stderr, waiting at most [`WAIT`] for it. (A line on
+    /// stderr may still be on its way when a later stdout line has arrived.)
+    #[track_caller]
+    pub fn next_stderr_line(&mut self) -> String {
+        match self.stderr_lines.recv_timeout(WAIT) {
+            Ok(line) => {
+                let mut seen = self.stderr_seen.borrow_mut();
+                seen.push_str(&line);
+                seen.push('\n');
+                line
+            }
+            Err(_) => panic!(
+                "the program printed no new line on stderr within {WAIT:?}; stdout so far:\n{}\n\
+                 stderr so far:\n{}",
+                self.seen.join("\n"),
+                self.stderr_seen.borrow()
+            ),
+        }
+    }
+
+    /// Waits at most `limit` for the process to exit, taking its output as
+    /// it comes (so a chatty program never blocks on a full pipe); `None` if
+    /// it is still running then.
+    #[track_caller]
+    pub fn exited_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let mut stdout_open = true;
+        let mut stderr_open = true;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) => {}
+                Err(err) => panic!("waiting for the program: {err}"),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            // Wait for output or for the end of a pipe (the process closes
+            // its pipes when it exits), at most a moment, then look again.
+            let moment = left.min(Duration::from_millis(20));
+            if stdout_open {
+                match self.stdout_lines.recv_timeout(moment) {
+                    Ok(line) => self.seen.push(line),
+                    Err(RecvTimeoutError::Disconnected) => stdout_open = false,
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+            } else if stderr_open {
+                match self.stderr_lines.recv_timeout(moment) {
+                    Ok(line) => {
+                        let mut seen = self.stderr_seen.borrow_mut();
+                        seen.push_str(&line);
+                        seen.push('\n');
+                    }
+                    Err(RecvTimeoutError::Disconnected) => stderr_open = false,
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+            } else {
+                // Both pipes are closed: the process is exiting, and
+                // try_wait sees it in a moment.
+                thread::yield_now();
+            }
+        }
     }
 
     /// Waits at most [`WAIT`] for the process to exit; returns what it printed.
@@ -326,30 +464,18 @@ impl Running {
     /// Waits at most `limit` for the process to exit; returns what it printed.
     #[track_caller]
     pub fn finish_within(mut self, limit: Duration) -> Finished {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    // Take stdout as it comes, so a chatty program never
-                    // blocks on a full pipe while we wait for it.
-                    if let Ok(line) = self.stdout_lines.recv_timeout(Duration::from_millis(20)) {
-                        self.seen.push(line);
-                    }
-                }
-                Ok(None) => panic!(
-                    "the program did not exit within {limit:?} (is it still waiting for the \
-                     other side?); stdout so far:\n{}\nstderr so far:\n{}",
-                    self.seen.join("\n"),
-                    self.stderr_so_far()
-                ),
-                Err(err) => panic!("waiting for the program: {err}"),
-            }
+        let Some(status) = self.exited_within(limit) else {
+            panic!(
+                "the program did not exit within {limit:?} (is it still waiting for the \
+                 other side?); stdout so far:\n{}\nstderr so far:\n{}",
+                self.seen.join("\n"),
+                self.stderr_so_far()
+            )
         };
         // The process has exited, so both pipes reach their end soon (unless
         // a child of its own still holds them: bounded anyway).
         let mut stdout = std::mem::take(&mut self.seen);
-        let mut stderr = String::new();
+        let mut stderr = self.stderr_seen.take();
         let deadline = Instant::now() + WAIT;
         for (lines, text) in [
             (&self.stdout_lines, None),
@@ -559,6 +685,22 @@ pub fn read_to_end_of_stream(stream: &mut TcpStream, who: &str) -> Vec<u8> {
                 escaped(&received),
                 describe_io_error(&err)
             ),
+        }
+    }
+}
+
+/// Like [`read_to_end_of_stream`], but it leaves the verdict to the test:
+/// `Err` holds what arrived and why the wait ended (a time-out, a reset), so
+/// the test can say what it expected in its own words.
+pub fn try_read_to_end_of_stream(stream: &mut TcpStream) -> Result<Vec<u8>, (Vec<u8>, String)> {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(received),
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err((received, describe_io_error(&err))),
         }
     }
 }
