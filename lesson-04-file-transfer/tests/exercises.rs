@@ -17,8 +17,8 @@ use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
 use common::lesson::{
-    COPY_PATHS, Scratch, names, random_bytes, run_subcommand, snapshot, start_in, start_upload,
-    start_subcommand, trickle,
+    COPY_PATHS, Scratch, names, random_bytes, run_subcommand, snapshot, start_in, start_subcommand,
+    start_upload, trickle,
 };
 use common::{
     Finished, Running, accept, connect, escaped, fake_server, first_difference, read_exactly,
@@ -233,7 +233,10 @@ fn exercise_3_list_shows_the_saved_files_and_nothing_else() {
         line_text(&listing)
     );
     let logged = next_line_starting_with(&mut server, "listed ");
-    assert_eq!(logged, "listed 3 files", "exercise 3: the server's log line");
+    assert_eq!(
+        logged, "listed 3 files",
+        "exercise 3: the server's log line"
+    );
 
     let finished = run_subcommand("list", addr, &[]);
     assert!(
@@ -315,8 +318,14 @@ fn exercise_4_get_downloads_a_saved_file_whole_or_not_at_all() {
 
         // Refusals: the upload's name rules, and a new code for a missing file.
         for (line, reply) in [
-            (&b"GET missing.txt\n"[..], "ERR missing missing.txt does not exist\n"),
-            (b"GET ../up.txt\n", "ERR bad-name the name must not contain '/'\n"),
+            (
+                &b"GET missing.txt\n"[..],
+                "ERR missing missing.txt does not exist\n",
+            ),
+            (
+                b"GET ../up.txt\n",
+                "ERR bad-name the name must not contain '/'\n",
+            ),
         ] {
             let answer = request(addr, line);
             assert!(
