@@ -203,6 +203,14 @@ fn exercise_2_the_client_sends_every_file_it_is_given() {
         outcome(&finished)
     );
 
+    // No file at all is a mistake in the command line too (clap's own).
+    let finished = run_client(addr, &[], b"");
+    assert!(
+        finished.status.code() == Some(2),
+        "exercise 2: `client` with no file at all is a usage error (exit 2); {}",
+        outcome(&finished)
+    );
+
     // --name names one file: with two it is a mistake in the command line.
     let before = snapshot(&scratch.dir);
     let f = scratch.file("f.txt", b"f");
