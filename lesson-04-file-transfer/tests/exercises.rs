@@ -21,22 +21,9 @@ use common::lesson::{
     start_upload, trickle,
 };
 use common::{
-    Finished, Running, accept, connect, escaped, fake_server, first_difference, read_exactly,
-    read_line, read_to_end_of_stream, run_client, send,
+    Finished, accept, connect, escaped, fake_server, first_difference, read_exactly, read_line,
+    read_to_end_of_stream, run_client, send,
 };
-
-/// The server's next line that starts with `prefix`, skipping the others.
-/// (Unlike `line_starting_with`, it does not stop at another client's
-/// closing line: a server changed by an exercise may log new kinds.)
-#[track_caller]
-fn next_line_starting_with(server: &mut Running, prefix: &str) -> String {
-    loop {
-        let line = server.next_line();
-        if line.starts_with(prefix) {
-            return line;
-        }
-    }
-}
 
 /// Sends one request line by hand and returns everything the server sent
 /// back until it closed.
@@ -100,7 +87,7 @@ fn exercise_1_a_slow_upload_logs_its_time_and_rate() {
         "exercise 1: the server should refuse the slow body with ERR timeout, it sent {}",
         line_text(&reply)
     );
-    let logged = next_line_starting_with(&mut server, "aborted slow.bin: ");
+    let logged = server.line_containing("aborted slow.bin: ");
     drop(stream);
     sender.join().expect("the trickling thread panicked");
 
@@ -258,7 +245,7 @@ fn exercise_3_list_shows_the_saved_files_and_nothing_else() {
         line_text(expected.as_bytes()),
         line_text(&listing)
     );
-    let logged = next_line_starting_with(&mut server, "listed ");
+    let logged = server.line_containing("listed ");
     assert_eq!(
         logged, "listed 3 files",
         "exercise 3: the server's log line"
@@ -334,7 +321,7 @@ fn exercise_4_get_downloads_a_saved_file_whole_or_not_at_all() {
             "exercise 4 (--copy {copy}): after the body the server should close, it sent {}",
             escaped(&rest)
         );
-        let logged = next_line_starting_with(&mut server, "sent ");
+        let logged = server.line_containing("sent ");
         let start = format!("sent photo.bin: {} bytes in ", content.len());
         assert!(
             logged.starts_with(&start) && logged.ends_with(" MB/s)"),
@@ -465,7 +452,7 @@ fn exercise_5_an_upload_cut_off_is_resumed_where_it_stopped() {
     );
     send(&mut stream, &first_part, "the server");
     drop(stream); // the connection is lost
-    let aborted = next_line_starting_with(&mut server, "aborted big.bin: ");
+    let aborted = server.line_containing("aborted big.bin: ");
     assert!(
         aborted.starts_with("aborted big.bin: expected 300000 bytes, got 120000"),
         "exercise 5: the server should log the cut-off upload as usual, it logged {aborted:?}"
@@ -492,7 +479,7 @@ fn exercise_5_an_upload_cut_off_is_resumed_where_it_stopped() {
         line_text(&reply)
     );
     drop(stream); // lost again, before any byte
-    next_line_starting_with(&mut server, "aborted big.bin: ");
+    server.line_containing("aborted big.bin: ");
 
     // The real client finishes the job.
     let finished = run_client(addr, &[&file, "--resume"], b"");
@@ -504,7 +491,7 @@ fn exercise_5_an_upload_cut_off_is_resumed_where_it_stopped() {
          offset in READY on; {}",
         outcome(&finished)
     );
-    next_line_starting_with(&mut server, "received big.bin: 300000 bytes");
+    server.line_containing("received big.bin: 300000 bytes");
     let saved = fs::read(scratch.dir.join("big.bin")).unwrap_or_default();
     let mut expected = first_part;
     expected.extend_from_slice(&content[first_len..]);
