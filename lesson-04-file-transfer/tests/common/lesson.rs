@@ -5,10 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
-use super::{Running, connect, escaped, read_line, send, start_server};
+use super::{Finished, Running, connect, escaped, read_line, send, spawn, start_server};
 
 /// Lesson 04's binary has subcommands: the server is `server`.
 pub const SERVER_COMMAND: &[&str] = &["server"];
@@ -188,4 +191,44 @@ pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
     }
     bytes.truncate(len);
     bytes
+}
+
+/// Starts the binary's `subcommand` against the server at `addr`:
+/// `SUBCOMMAND --host IP --port PORT ARGS...`. For the subcommands the
+/// exercises add beside `client` (`list`, `get`); `start_client` is the one
+/// for `client` itself.
+#[track_caller]
+pub fn start_subcommand(subcommand: &str, addr: SocketAddr, args: &[&str]) -> Running {
+    let host = addr.ip().to_string();
+    let port = addr.port().to_string();
+    let mut all = vec![subcommand, "--host", &host, "--port", &port];
+    all.extend_from_slice(args);
+    spawn(&all)
+}
+
+/// Runs the binary's `subcommand` against the server at `addr` to its end
+/// (see [`start_subcommand`]).
+#[track_caller]
+pub fn run_subcommand(subcommand: &str, addr: SocketAddr, args: &[&str]) -> Finished {
+    start_subcommand(subcommand, addr, args).finish()
+}
+
+/// Sends `bytes` in pieces of `piece` bytes, one piece every `pause`, on a
+/// thread of its own, the way a very slow (or hostile) client would. Stops
+/// early when the server has closed the connection.
+pub fn trickle(
+    stream: &TcpStream,
+    bytes: Vec<u8>,
+    piece: usize,
+    pause: Duration,
+) -> JoinHandle<()> {
+    let mut stream = stream.try_clone().expect("cloning the connection");
+    thread::spawn(move || {
+        for chunk in bytes.chunks(piece) {
+            if stream.write_all(chunk).is_err() {
+                return;
+            }
+            thread::sleep(pause);
+        }
+    })
 }
