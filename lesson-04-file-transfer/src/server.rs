@@ -63,8 +63,12 @@ pub fn serve(
         bail!("the time-out and the minimum rate must be more than zero");
     }
     let (log, log_writer) = Log::start(log_to, io::stderr());
+    // Sweep before saying where files go: whoever waits for that line (a
+    // test, a script) may write into --dir at once, and the sweep must not
+    // take those files for leftovers.
+    let swept = remove_leftovers(&config.dir);
     log.line(format!("saving files in {}", config.dir.display()));
-    match remove_leftovers(&config.dir) {
+    match swept {
         Ok(removed) => {
             for name in removed {
                 log.line(format!("removed {name}, left by a server that was killed"));

@@ -5,28 +5,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpStream;
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::lesson::{COPY_PATHS, Scratch, line_starting_with, names, snapshot, start_in, upload};
+use common::lesson::{
+    COPY_PATHS, Scratch, line_starting_with, names, snapshot, start_in, trickle, upload,
+};
 use common::{connect, describe_io_error, escaped, read_line, send};
-
-/// Sends `bytes` in pieces of `piece` bytes, one piece every `pause`, on a
-/// thread of its own, the way a hostile (or very slow) client would. Stops
-/// early when the server has closed the connection.
-fn trickle(stream: &TcpStream, bytes: Vec<u8>, piece: usize, pause: Duration) -> JoinHandle<()> {
-    let mut stream = stream.try_clone().expect("cloning the connection");
-    thread::spawn(move || {
-        for chunk in bytes.chunks(piece) {
-            if stream.write_all(chunk).is_err() {
-                return;
-            }
-            thread::sleep(pause);
-        }
-    })
-}
 
 /// Reads the server's answer to a trickling client: one line, which must
 /// come before the trickle ends (within the toolkit's SOCKET_WAIT).
