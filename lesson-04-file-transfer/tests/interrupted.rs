@@ -9,8 +9,8 @@ use std::fs;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 
 use common::lesson::{
-    COPY_PATHS, Scratch, Snapshot, line_starting_with, names, random_bytes, snapshot, start_in,
-    start_upload, upload,
+    COPY_PATHS, Scratch, Snapshot, finish_upload, line_starting_with, names, random_bytes,
+    snapshot, start_in, start_upload, stop_and_continue, upload, wait_for_part_file,
 };
 use common::{Running, connect, escaped, read_line, reset_on_close, send};
 
@@ -131,6 +131,38 @@ fn a_client_that_stalls_mid_body_times_out_and_leaves_nothing() {
         );
         drop(stream);
         assert_unchanged_and_still_serving(&scratch, &mut server, addr, &before);
+    }
+}
+
+#[test]
+fn a_server_stopped_and_continued_mid_body_keeps_the_upload() {
+    // Ctrl-Z and `fg` on the server while it waits for the rest of a body:
+    // its read (or splice), which has a time-out, fails with "Interrupted"
+    // on the way, and it must read again, not give up on the upload.
+    for copy in COPY_PATHS {
+        let scratch = Scratch::new();
+        let (mut server, addr) = start_in(&scratch.dir, &["--copy", copy]);
+        let body = random_bytes(3, 1000);
+        let mut stream = start_upload(addr, "paused.bin", body.len());
+        send(&mut stream, &body[..500], "the server");
+        // The first half is in the temporary file: the server waits for more.
+        wait_for_part_file(&scratch.dir, 500);
+        stop_and_continue(&server);
+        assert_eq!(
+            finish_upload(&mut stream, &body[500..]),
+            "OK 1000\n",
+            "--copy {copy}: sent \"SEND 1000 paused.bin\\n\" and 500 body bytes; the server was \
+             stopped (Ctrl-Z) and continued (fg) while it waited for the rest, then the other 500 \
+             came (hint: a read with a time-out fails with Interrupted when the program is stopped \
+             and continued; read again instead of aborting the upload)"
+        );
+        line_starting_with(&mut server, "received paused.bin: 1000 bytes in ");
+        let saved = fs::read(scratch.dir.join("paused.bin")).expect("reading paused.bin");
+        assert!(
+            saved == body,
+            "--copy {copy}: paused.bin holds {} bytes that differ from the 1000 sent",
+            saved.len()
+        );
     }
 }
 

@@ -9,9 +9,9 @@ use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{Finished, Running, connect, escaped, read_line, send, spawn, start_server};
+use super::{Finished, Running, WAIT, connect, escaped, read_line, send, spawn, start_server};
 
 /// Lesson 04's binary has subcommands: the server is `server`.
 pub const SERVER_COMMAND: &[&str] = &["server"];
@@ -231,4 +231,75 @@ pub fn trickle(
             thread::sleep(pause);
         }
     })
+}
+
+/// Waits (at most [`WAIT`]) until the one temporary file in `dir`
+/// (`.upload-*.part`) holds `len` bytes: the server has written that much
+/// of the body and gone back to waiting for the rest.
+#[track_caller]
+pub fn wait_for_part_file(dir: &Path, len: u64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let sizes: Vec<u64> = fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok()?.metadata().ok())
+                    .map(|meta| meta.len())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if sizes == [len] {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waiting for the server's temporary file in {} to hold {len} bytes; \
+             after {WAIT:?} the folder holds files of {sizes:?} bytes",
+            dir.display()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Stops the program as Ctrl-Z does (SIGSTOP), waits (bounded) until the
+/// system shows it stopped, and lets it go on as `fg` does (SIGCONT). A
+/// read with a time-out that was waiting fails with "Interrupted" on the
+/// way; the program must simply read again.
+#[track_caller]
+pub fn stop_and_continue(program: &Running) {
+    // First wait until every thread sleeps, in a read or another wait: the
+    // stop must catch the program waiting, not on its way there.
+    wait_until_every_thread_is(program, 'S');
+    program.signal("STOP");
+    wait_until_every_thread_is(program, 'T');
+    program.signal("CONT");
+}
+
+/// Waits (at most [`WAIT`]) until every thread of the program is in
+/// `state` as `/proc/PID/task/TID/stat` shows it: 'S' sleeping, 'T' stopped.
+#[track_caller]
+fn wait_until_every_thread_is(program: &Running, state: char) {
+    let tasks = format!("/proc/{}/task", program.pid());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let states: Vec<char> = fs::read_dir(&tasks)
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| {
+                        let text = fs::read_to_string(entry.ok()?.path().join("stat")).ok()?;
+                        // The state is the first field after the name, "(...)".
+                        text.rsplit_once(')')?.1.trim_start().chars().next()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !states.is_empty() && states.iter().all(|s| *s == state) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the program's threads did not all reach state {state} within {WAIT:?}: {states:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
 }
