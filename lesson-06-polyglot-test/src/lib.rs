@@ -444,3 +444,130 @@ pub fn run_rust_server(addr: &str) -> anyhow::Result<()> {
     Ok(())
 }
 // ANCHOR_END: rust_server
+
+#[cfg(test)]
+mod tests {
+    //! The report of a pair that fails is what a student reads when their
+    //! peer is wrong; these tests pin it, since every pair of the matrix
+    //! passes and never shows it.
+
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    /// A client that ended with `code` (`None`: killed at its time limit),
+    /// having printed `stdout` and `stderr`.
+    fn client(code: Option<i32>, stdout: &str, stderr: &str) -> process::Finished {
+        process::Finished {
+            // A wait status holds the exit code in its second byte.
+            status: code.map(|code| ExitStatus::from_raw(code << 8)),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        }
+    }
+
+    fn lines(texts: &[&str]) -> Vec<String> {
+        texts.iter().map(|text| text.to_string()).collect()
+    }
+
+    #[test]
+    fn a_failed_pair_shows_what_was_sent_how_the_client_ended_and_where_it_went_wrong() {
+        let long_error = format!("error: {}", "x".repeat(250));
+        let server = process::ServerOutput {
+            stdout_lines: vec!["client 127.0.0.1:5000 connected".to_string()],
+            stderr: Vec::new(),
+        };
+        let report = failure_report(
+            "python server with rust client",
+            &lines(&["hello", "", "bye"]),
+            &client(Some(1), "echo: hello\necho: \necho: by\n", &long_error),
+            &server,
+        );
+        let expected = format!(
+            "python server with rust client: FAIL\n\
+             \x20 sent 3 lines, 11 bytes:\n\
+             \x20   line 1: \"hello\\n\" (6 bytes)\n\
+             \x20   line 2: \"\\n\" (1 bytes)\n\
+             \x20   line 3: \"bye\\n\" (4 bytes)\n\
+             \x20 the client ended with exit code 1\n\
+             \x20 the client printed 2 of the 3 expected lines correctly\n\
+             \x20 at output line 3: expected \"echo: bye\\n\" (10 bytes)\n\
+             \x20                 got \"echo: by\\n\" (9 bytes)\n\
+             \x20 the client's stderr:\n\
+             \x20   error: {}... (257 bytes in all)\n\
+             \x20 the server's stdout:\n\
+             \x20   client 127.0.0.1:5000 connected\n\
+             \x20 the server's stderr: (nothing)\n\
+             \x20 {}\n",
+            "x".repeat(193),
+            "hint: read the client's error above. An echo that came back short usually means \
+             one side reads only once: a read returns what has arrived so far, not a whole \
+             line, so loop until the \"\\n\". An echo that never came may mean a server that \
+             closed too early"
+        );
+        assert!(
+            report == expected,
+            "the report of a failed pair should read\n{expected}\nit reads\n{report}"
+        );
+    }
+
+    #[test]
+    fn a_client_that_printed_too_much_is_shown_where_its_output_goes_on() {
+        let report = failure_report(
+            "rust server with go client",
+            &lines(&["hi"]),
+            &client(Some(0), "echo: hi\nextra\n", ""),
+            &process::ServerOutput {
+                stdout_lines: Vec::new(),
+                stderr: Vec::new(),
+            },
+        );
+        for expected in [
+            "  the client ended with exit code 0\n",
+            "  the client printed 1 of the 1 expected lines correctly\n",
+            "  at output line 2: expected nothing\n                  got \"extra\\n\" (6 bytes)\n",
+            "  hint: the client exited 0 but printed something else",
+        ] {
+            assert!(
+                report.contains(expected),
+                "the report should contain {expected:?}; it reads\n{report}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_way_a_client_fails_gets_its_own_hint() {
+        let cases = [
+            (client(None, "", ""), 0, "hint: something waited for bytes that never came"),
+            (
+                client(Some(1), "", "error: waiting: nothing arrived for 10s"),
+                3,
+                "hint: every echo came back, then the client failed",
+            ),
+            (
+                client(Some(1), "", "socket.timeout: timed out"),
+                1,
+                "hint: the client gave up waiting",
+            ),
+            (
+                client(Some(1), "", "error: connection reset"),
+                1,
+                "hint: read the client's error above",
+            ),
+            (
+                client(Some(0), "", ""),
+                1,
+                "hint: the client exited 0 but printed something else",
+            ),
+        ];
+        for (finished, correct, expected) in cases {
+            let text = hint(&finished, correct, 3);
+            assert!(
+                text.starts_with(&format!("  {expected}")),
+                "a client that ended with {:?} after {correct} of 3 lines, stderr {:?}, \
+                 should get \"{expected}...\"; it got {text:?}",
+                finished.status,
+                String::from_utf8_lossy(&finished.stderr)
+            );
+        }
+    }
+}
