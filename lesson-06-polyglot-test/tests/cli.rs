@@ -6,9 +6,10 @@
 mod common;
 
 use std::net::TcpListener;
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Finished, free_port, spawn, spawn_with_input};
+use common::{BIN, Finished, free_port, spawn, spawn_command, spawn_with_input};
 use lesson_06_polyglot_test::peers::find_on_path;
 use lesson_06_polyglot_test::{Language, Outcome, PairResult, render_matrix};
 
@@ -64,6 +65,37 @@ fn matrix_of_rust_and_python_is_a_two_by_two_table() {
          \n\
          4 pairs: 4 ok, 0 FAIL, 0 skipped\n",
     );
+}
+
+#[test]
+fn a_skipped_pair_fails_the_matrix_only_with_polyglot_require() {
+    // An empty PATH: no language but Rust (this binary itself) can run.
+    let empty = tempfile::tempdir().expect("creating an empty folder for PATH");
+    let run = |require: Option<&str>| {
+        let mut command = std::process::Command::new(BIN);
+        command
+            .args(["matrix", "--servers", "python", "--clients", "rust"])
+            .env("PATH", empty.path());
+        match require {
+            Some(value) => command.env("POLYGLOT_REQUIRE", value),
+            None => command.env_remove("POLYGLOT_REQUIRE"),
+        };
+        spawn_command(command, Stdio::null()).finish_within(RUN_LIMIT)
+    };
+    for (require, code) in [(None, 0), (Some("0"), 0), (Some("1"), 1)] {
+        let finished = run(require);
+        assert!(
+            finished.status.code() == Some(code)
+                && finished.stdout.contains(
+                    &"python server with rust client: skipped: python3 not found on PATH"
+                        .to_string()
+                ),
+            "with POLYGLOT_REQUIRE={} and no python3 on PATH, the matrix should skip the pair \
+             and exit {code} (hint: only POLYGLOT_REQUIRE=1 turns a skip into a failure)\n{}",
+            require.unwrap_or("(unset)"),
+            finished.describe()
+        );
+    }
 }
 
 #[test]
