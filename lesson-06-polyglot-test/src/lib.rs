@@ -537,7 +537,11 @@ mod tests {
     #[test]
     fn each_way_a_client_fails_gets_its_own_hint() {
         let cases = [
-            (client(None, "", ""), 0, "hint: something waited for bytes that never came"),
+            (
+                client(None, "", ""),
+                0,
+                "hint: something waited for bytes that never came",
+            ),
             (
                 client(Some(1), "", "error: waiting: nothing arrived for 10s"),
                 3,

@@ -781,3 +781,28 @@ const REPORTS_A_WRONG_ECHO: Stage = Stage {
         result
     },
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mebibyte_is_lines_of_64_bytes_each_starting_with_its_offset() {
+        let data = mebibyte();
+        assert_eq!(data.len(), 1 << 20, "the 1 MiB stage must send 1 MiB");
+        let line = |offset: usize| String::from_utf8_lossy(&data[offset..offset + 64]).into_owned();
+        assert_eq!(
+            line(0),
+            "00000000 é abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxy\n"
+        );
+        assert_eq!(
+            line((1 << 20) - 64),
+            "01048512 é abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxy\n"
+        );
+        assert!(
+            data.chunks(64)
+                .all(|chunk| chunk.len() == 64 && chunk.ends_with(b"y\n")),
+            "every line must be 64 bytes"
+        );
+    }
+}

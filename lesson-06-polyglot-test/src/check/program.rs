@@ -354,6 +354,46 @@ mod tests {
     }
 
     #[test]
+    fn output_past_what_is_kept_is_counted_not_lost_silently() {
+        // 1000 bytes more than KEEP on stdout.
+        let script = format!("head -c {} /dev/zero", KEEP + 1000);
+        let argv: Vec<String> = ["sh", "-c", &script]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut program = Program::start(&argv, None).expect("starting sh");
+        assert!(program.wait_for_exit(Duration::from_secs(10)).is_some());
+        let stdout = program.stop().stdout;
+        let note = b"\n... (1000 more bytes not kept)\n";
+        assert!(
+            stdout.len() == KEEP + note.len() && stdout.ends_with(note),
+            "a program that printed {} bytes should show the first {KEEP} and then {:?}; \
+             its stdout holds {} bytes and ends with {:?}",
+            KEEP + 1000,
+            String::from_utf8_lossy(note),
+            stdout.len(),
+            String::from_utf8_lossy(&stdout[stdout.len().saturating_sub(40)..])
+        );
+    }
+
+    #[test]
+    fn a_stopped_program_leaves_the_list_that_ctrl_c_stops() {
+        let argv: Vec<String> = ["sleep", "30"].iter().map(|s| s.to_string()).collect();
+        let mut program = Program::start(&argv, None).expect("starting sleep");
+        let group = program.group;
+        assert!(
+            running().contains(&group),
+            "a running program's process group must be on the list Ctrl-C stops"
+        );
+        program.stop();
+        assert!(
+            !running().contains(&group),
+            "a stopped program's process group must leave the list Ctrl-C stops, or a \
+             Ctrl-C later signals a group whose number may be someone else's by then"
+        );
+    }
+
+    #[test]
     fn input_reaches_the_program_and_then_ends() {
         let argv: Vec<String> = ["cat"].iter().map(|s| s.to_string()).collect();
         let mut program = Program::start(&argv, Some(b"a line\n".to_vec())).expect("cat");
