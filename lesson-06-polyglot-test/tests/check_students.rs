@@ -197,6 +197,13 @@ fn upload_server_without_temp_file_fails_short_body_leaves_nothing() {
 }
 
 #[test]
+fn upload_server_that_decodes_the_body_fails_saves_binary_exactly() {
+    if let Some(command) = python("upload_server.py", &["{port}", "{dir}", "--decode-body"]) {
+        assert_fails_at(Target::Server04, &[], &command, 4, hints::BINARY_BODY);
+    }
+}
+
+#[test]
 fn upload_server_passes_04_server() {
     if let Some(command) = python("upload_server.py", &["{port}", "{dir}"]) {
         assert_passes(Target::Server04, &[], &command);
