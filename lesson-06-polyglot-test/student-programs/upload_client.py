@@ -2,8 +2,8 @@
 option it passes every stage of check 04-client.
 
   --no-wait    sends the body right after the header, without waiting for
-               READY: fails stage 3, "waits for READY before it sends the
-               body".
+               READY (and then waits for it, its write half still open):
+               fails stage 3, "waits for READY before it sends the body".
   --no-ok      does not wait for "OK <size>": fails stage 7, "reports a
                server that closes without OK".
 
@@ -32,9 +32,9 @@ with open(path, "rb") as file:
         if not chunk:
             break
         sock.sendall(chunk)
-sock.shutdown(socket.SHUT_WR)
 if no_wait:
     replies.readline()  # the READY we did not wait for
+sock.shutdown(socket.SHUT_WR)
 if no_ok:
     # MISTAKE with --no-ok: the upload is called a success without the
     # server's confirmation.
