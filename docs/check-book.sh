@@ -203,7 +203,11 @@ class Page(html.parser.HTMLParser):
 
 
 pages = {}
-for dirpath, _dirs, files in os.walk(built):
+for dirpath, dirs, files in os.walk(built):
+    # The Chinese book is built into zh-CN/ inside the English one; it is a
+    # book of its own, checked by its own run (check-book.sh docs/book/zh-CN).
+    if "zh-CN" in dirs and os.path.exists(os.path.join(dirpath, "zh-CN", "index.html")):
+        dirs.remove("zh-CN")
     for name in files:
         if name.endswith(".html"):
             path = os.path.normpath(os.path.join(dirpath, name))
