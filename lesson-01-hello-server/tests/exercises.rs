@@ -107,25 +107,29 @@ fn exercise_1_greets_three_clients_one_after_another_then_exits() {
 // Exercise 2: greet the client by its address
 // ---------------------------------------------------------------------------
 
+/// Not the book's example, so that a greeting written into the code
+/// cannot pass; twice, so that every `{peer}` must be replaced.
+const GREETING_WITH_PEER: &str = "Hi {peer}! You are {peer}.";
+
 #[test]
 #[ignore = "exercise 2: greet the client by its address"]
 fn exercise_2_peer_in_the_greeting_becomes_the_clients_address() {
     let (server, addr) = start_for_exercise(
         2,
-        "to replace {peer} in --greeting with the client's address",
-        &["--greeting", "Hello, {peer}! I am the server."],
+        "to replace every {peer} in --greeting with the client's address",
+        &["--greeting", GREETING_WITH_PEER],
     );
     let mut client = connect(addr);
     let client_addr = address_of(&client);
 
     let received = read_to_end_of_stream(&mut client, "the server");
-    let expected = format!("Hello, {client_addr}! I am the server.\n");
+    let expected = format!("Hi {client_addr}! You are {client_addr}.\n");
     assert!(
         received == expected.as_bytes(),
-        "exercise 2 asks the server to replace {{peer}} in --greeting with the address accept \
-         returned for the client; with --greeting \"Hello, {{peer}}! I am the server.\" this \
-         client (at {client_addr}) expected {}, and the server sent {}\nhint: the client's \
-         address is the second value accept returns; it prints as IP:PORT",
+        "exercise 2 asks the server to replace every {{peer}} in --greeting with the address \
+         accept returned for the client; with --greeting {GREETING_WITH_PEER:?} this client \
+         (at {client_addr}) expected {}, and the server sent {}\nhint: the client's address is \
+         the second value accept returns; it prints as IP:PORT",
         escaped(expected.as_bytes()),
         escaped(&received)
     );
