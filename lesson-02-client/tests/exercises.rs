@@ -399,7 +399,9 @@ fn exercise_4_the_server_says_goodbye_and_the_client_prints_it() {
             && finished.stderr.is_empty()
             && finished.stdout == [format!("server says: {DEFAULT_GREETING}")],
         "exercise 4: the goodbye is a courtesy: a server that closes without one is still a \
-         normal end, so the client should print only the greeting and exit 0\n{}",
+         normal end, so the client should print only the greeting and exit 0\n{}\nhint: \
+         `read_line` says `LineError::Closed` when the stream ends before a line begins: here \
+         that is not an error",
         finished.describe()
     );
 }
