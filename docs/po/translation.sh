@@ -24,7 +24,7 @@
 #           `MDBOOK_BOOK__LANGUAGE=zh-CN mdbook serve docs -d docs/book/zh-CN`.
 #
 # Needs mdbook, mdbook-i18n-helpers (mdbook-xgettext, mdbook-gettext) and
-# GNU gettext (msgmerge, msgattrib, msggrep, msgen, msgcat, msgfmt).
+# GNU gettext (msgmerge, msgattrib, msgcat, msgfmt) and python3 (code_messages.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 po=docs/po/zh-CN.po
@@ -57,30 +57,18 @@ pot="$work/pot/messages.pot"
 
 # zh-CN.po brought up to the English text, into $1.
 merge_into() {
-    msgmerge --quiet --no-wrap "$po" "$pot" -o "$1"
+    # --previous keeps a changed message's old English next to it (#|), so
+    # whoever updates the Chinese sees what changed.
+    msgmerge --quiet --no-wrap --previous "$po" "$pot" -o "$1"
 }
-
-# Messages that are code, or nothing but numbers and punctuation: the
-# Chinese book shows them as they are.
-code_pattern='^(```|~~~|//|/\*|# |#!|"|b"|b'"'"'|'"'"'|r#?"|[^A-Za-z]*$)'
 
 case "$mode" in
 update)
     merge_into "$work/merged.po"
-    # Code that changed or is new: drop any stale copy, then copy it over.
-    msgattrib --no-wrap --only-fuzzy --clear-fuzzy --empty "$work/merged.po" |
-        msggrep --no-wrap -K -E -e "$code_pattern" -o "$work/fuzzy-code.po" || true
-    msgattrib --no-wrap --untranslated "$work/merged.po" |
-        msggrep --no-wrap -K -E -e "$code_pattern" -o "$work/new-code.po" || true
-    for part in fuzzy-code new-code; do
-        if [ -s "$work/$part.po" ]; then
-            msgen --no-wrap --force-po "$work/$part.po" -o "$work/$part.po"
-        else
-            rm -f "$work/$part.po"
-        fi
-    done
-    msgcat --no-wrap --use-first $(ls "$work"/fuzzy-code.po "$work"/new-code.po 2>/dev/null) \
-        "$work/merged.po" -o "$work/filled.po"
+    # Code that is new or changed gets its English text (code_messages.py
+    # says which messages are code), over whatever the merge left.
+    python3 docs/po/code_messages.py "$work/merged.po" "$work/code.po"
+    msgcat --no-wrap --use-first "$work/code.po" "$work/merged.po" -o "$work/filled.po"
     # English that no longer exists leaves no trace behind.
     msgattrib --no-wrap --no-obsolete "$work/filled.po" -o "$po"
     echo "updated $po:"
