@@ -31,7 +31,10 @@
 #      block in a page whose every line is indented, which the preprocessor
 #      should have removed;
 #   9. a terminal caption (<div class="terminal">) that is not directly
-#      followed by the code block it names.
+#      followed by the code block it names;
+#  10. a Markdown file under src/ that is neither a page of SUMMARY.md nor
+#      included by one: mdBook ignores it, so whatever it holds (a diagram
+#      staged for a chapter, a section moved out) never reaches a reader.
 #
 # It needs bash and python3; step 4 also needs mdbook (on PATH or in
 # ~/.cargo/bin).
@@ -106,6 +109,7 @@ ANCHOR_START = re.compile(r"ANCHOR:\s*([\w_-]+)")
 ANCHOR_END = re.compile(r"ANCHOR_END:\s*([\w_-]+)")
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
 PLACEHOLDER = re.compile(r"\b(TODO|FIXME|TBD)\b|\bSNIPPET_[A-Z0-9_]+")
+included = set()  # every file some page includes, as a normalised path
 
 for dirpath, _dirs, files in os.walk(src_dir):
     for name in sorted(files):
@@ -126,6 +130,7 @@ for dirpath, _dirs, files in os.walk(src_dir):
             if m.group(2) != "playground" and ":" in target:
                 target, selector = target.split(":", 1)
             file_path = os.path.normpath(os.path.join(dirpath, target))
+            included.add(file_path)
             if not os.path.isfile(file_path):
                 problems.append(f"{where}: {m.group(0)} includes {rel(file_path)}, which does not exist")
                 continue
@@ -177,6 +182,20 @@ for dirpath, _dirs, files in os.walk(src_dir):
                     problems.append(f"{rel(md_path)}:{i}: a code block without a language; `mdbook test` compiles it as Rust. Write ```text for output, ```sh for commands, ```rust for Rust")
             elif marker[0] == open_fence[0] and len(marker) >= len(open_fence) and info == "":
                 open_fence = None
+
+
+# ---- 10. Markdown files that no reader will see ---------------------------
+with open(os.path.join(src_dir, "SUMMARY.md"), encoding="utf-8") as f:
+    summary = f.read()
+pages_listed = {os.path.normpath(os.path.join(src_dir, urllib.parse.unquote(target)))
+                for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", summary)}
+for dirpath, _dirs, files in os.walk(src_dir):
+    for name in sorted(files):
+        md_path = os.path.normpath(os.path.join(dirpath, name))
+        if not name.endswith(".md") or name == "SUMMARY.md":
+            continue
+        if md_path not in pages_listed and md_path not in included:
+            problems.append(f"{rel(md_path)}: neither a page in SUMMARY.md nor included by one; mdBook leaves it out of the book (move its text into a chapter, or delete it)")
 
 
 # ---- 1 and 3: the built HTML ---------------------------------------------

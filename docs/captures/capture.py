@@ -391,7 +391,8 @@ class Scenario:
         self.forbid = forbid  # events that must not appear at all
 
 
-# An event is (from, flags that must all be set, text the data must contain).
+# An event is (from, flags that must all be set, text the data must contain),
+# and, where the book names a segment's size, that size as a fourth item.
 SCENARIOS = [
     Scenario(
         "lesson-01-greeting.txt",
@@ -417,7 +418,10 @@ SCENARIOS = [
         "lesson 03: a 20001-byte line leaves in one segment; the server reads it in two",
         ["lesson-03-echo-loop", "server", "--max-clients", "2"],
         lesson_03_client("x" * 20000),
-        expect=[("client", "PSH", "xxxx"), ("server", "ACK", None), ("server", "PSH", "xxxx")],
+        # The chapter names each size: one segment in, one per server read out.
+        expect=[("client", "PSH", "xxxx", 20001), ("server", "ACK", None), ("client", "FIN", None),
+                ("server", "PSH", "xxxx", 16384), ("server", "PSH", "xxxx", 3617),
+                ("server", "FIN", None)],
         forbid=[("client", "RST", None), ("server", "RST", None)],
     ),
     Scenario(
@@ -481,7 +485,9 @@ def run_scenario(scenario, scratch):
 
 
 def matches(row, event):
-    side, flags, text = event
+    side, flags, text = event[:3]
+    if len(event) > 3 and row["len"] != event[3]:
+        return False
     wanted = 0
     for name in flags.split():
         wanted |= {"SYN": SYN, "FIN": FIN, "RST": RST, "PSH": PSH, "ACK": ACK}[name]
@@ -491,8 +497,9 @@ def matches(row, event):
 
 
 def describe(event):
-    side, flags, text = event
-    return f"{flags} from the {side}" + (f" carrying {text!r}" if text else "")
+    side, flags, text = event[:3]
+    size = f" of {event[3]} bytes" if len(event) > 3 else ""
+    return f"{flags}{size} from the {side}" + (f" carrying {text!r}" if text else "")
 
 
 def check(scenario, rows):
