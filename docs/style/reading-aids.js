@@ -3,10 +3,11 @@
     "use strict";
 
     // Inline code with a hyphen and no space (`bad-header`, `--overwrite`,
-    // `SYN-SENT`) is one word: never break it at its hyphens.
+    // `SYN-SENT`) is one word: never break it at its hyphens. A short one
+    // with a space (`--max-size 10`) stays whole too.
     for (const code of document.querySelectorAll("main :not(pre) > code")) {
         const text = code.textContent;
-        if (text.includes("-") && !/\s/.test(text)) {
+        if (text.includes("-") && (!/\s/.test(text) || text.length <= 24)) {
             code.classList.add("token");
         }
     }
