@@ -12,6 +12,28 @@
         }
     }
 
+    // Code in a table cell may break after "(", ",", "::" or a "." that is not
+    // in a number, and nowhere else, so a narrow column reads
+    // `socket.create_connection(` / `(host, port), ...` rather than a name cut
+    // in two (layout.css lets it break anywhere when this script does not run).
+    for (const code of document.querySelectorAll("main td code")) {
+        if (code.children.length > 0 || code.classList.contains("token")) {
+            continue;
+        }
+        const parts = code.textContent.split(/(?<=[(,]|::|[^0-9]\.)/);
+        if (parts.length < 2) {
+            continue;
+        }
+        code.textContent = "";
+        parts.forEach((part, i) => {
+            if (i > 0) {
+                code.appendChild(document.createElement("wbr"));
+            }
+            code.appendChild(document.createTextNode(part));
+        });
+        code.classList.add("breaks-marked");
+    }
+
     // Output and commands wrap their long lines; wrap each line in a span so
     // that what wraps continues indented (see layout.css).
     const plain = "main pre > code.language-text, main pre > code.language-console, main pre > code.language-sh";
