@@ -22,7 +22,9 @@
 #      runs, would compile it as Rust. Mark output as ```text and commands
 #      as ```sh (or ```console). Likewise, code included from a lesson crate
 #      must sit in a ```rust,ignore block, since rustdoc compiles each
-#      snippet alone, without the workspace's crates;
+#      snippet alone, without the workspace's crates; and a packet capture
+#      (docs/captures/*.txt) in a ```text,capture block, which keeps one
+#      segment per line (style/layout.css);
 #   6. a chapter still holds a placeholder (TODO, FIXME, TBD, SNIPPET_...)
 #      where real text or real program output belongs;
 #   7. a diagram was not drawn: a ```bob block left as code in a page (the
@@ -170,6 +172,9 @@ for dirpath, _dirs, files in os.walk(src_dir):
         for i, line in enumerate(lines, start=1):
             fm = FENCE.match(line)
             if not fm:
+                if open_fence is not None and INCLUDE.search(line) and "captures/" in line \
+                        and open_info.replace(" ", "") != "text,capture":
+                    problems.append(f"{rel(md_path)}:{i}: a packet capture is included in a ```{open_info} block; write ```text,capture, so that each segment stays on one line")
                 if open_fence is not None and INCLUDE.search(line) and "../" in line:
                     tags = {t.strip() for t in open_info.split(",")}
                     if "rust" in tags and not tags & {"ignore", "compile_fail", "no_run"}:
