@@ -288,12 +288,15 @@ fn exercise_3_a_client_that_writes_everything_before_reading_deadlocks() {
     let total = input.len();
     // A time-out longer than the watch, so only a deadlock stops it.
     match watch_echo(&["--write-then-read", "--timeout", "60"], &input) {
-        Watched::Stalled(echoed, printed) => assert!(
-            printed == 0,
-            "{ASKS}: such a client reads nothing before it has sent everything, so it should \
+        Watched::Stalled(echoed, printed) => {
+            println!("the client stopped after {echoed} of {total} bytes were echoed");
+            assert!(
+                printed == 0,
+                "{ASKS}: such a client reads nothing before it has sent everything, so it should \
              print no echo before it is stuck; it printed {printed} lines ({echoed} of {total} \
              bytes echoed)"
-        ),
+            );
+        }
         Watched::Exited(finished, echoed) => panic!(
             "{ASKS}: with 48 MiB of input the echoes should pile up until neither side can \
              move, and the test would see the echo stop; instead the client exited after \
