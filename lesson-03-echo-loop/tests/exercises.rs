@@ -566,16 +566,26 @@ fn exercise_6_length_prefixed_messages_come_back_whole() {
         b"",
     );
     let mut peer = accept(&listener);
-    let expected_wire = [framed(b"hi"), framed(b"")].concat();
-    let wire = read_to_end_of_stream(&mut peer, "the client");
+    // Each message is echoed as soon as it is in: a client may wait for
+    // the echo of one message before it sends the next.
+    for message in [framed(b"hi"), framed(b"")] {
+        let got = read_exactly(&mut peer, message.len(), "the client");
+        assert!(
+            got == message,
+            "{ASKS}; the client should send each line without its \"\\n\" as one message: \
+             expected {}, it sent {}",
+            escaped(&message),
+            escaped(&got)
+        );
+        send(&mut peer, &got, "the client");
+    }
+    let rest = read_to_end_of_stream(&mut peer, "the client");
     assert!(
-        wire == expected_wire,
-        "{ASKS}; the client should send each line without its \"\\n\" as one message, then \
-         shut down its write half: expected {}, it sent {}",
-        escaped(&expected_wire),
-        escaped(&wire)
+        rest.is_empty(),
+        "{ASKS}; after its two messages the client should shut down its write half; it sent {} \
+         more",
+        escaped(&rest)
     );
-    send(&mut peer, &wire, "the client");
     drop(peer);
     let finished = client.finish();
     assert!(
