@@ -22,7 +22,9 @@
 #      runs, would compile it as Rust. Mark output as ```text and commands
 #      as ```sh (or ```console). Likewise, code included from a lesson crate
 #      must sit in a ```rust,ignore block, since rustdoc compiles each
-#      snippet alone, without the workspace's crates;
+#      snippet alone, without the workspace's crates; and a packet capture
+#      (docs/captures/*.txt) in a ```text,capture block, which keeps one
+#      segment per line (style/layout.css);
 #   6. a chapter still holds a placeholder (TODO, FIXME, TBD, SNIPPET_...)
 #      where real text or real program output belongs;
 #   7. a diagram was not drawn: a ```bob block left as code in a page (the
@@ -31,7 +33,10 @@
 #      block in a page whose every line is indented, which the preprocessor
 #      should have removed;
 #   9. a terminal caption (<div class="terminal">) that is not directly
-#      followed by the code block it names.
+#      followed by the code block it names;
+#  10. a Markdown file under src/ that is neither a page of SUMMARY.md nor
+#      included by one: mdBook ignores it, so whatever it holds (a diagram
+#      staged for a chapter, a section moved out) never reaches a reader.
 #
 # It needs bash and python3; step 4 also needs mdbook (on PATH or in
 # ~/.cargo/bin).
@@ -106,6 +111,7 @@ ANCHOR_START = re.compile(r"ANCHOR:\s*([\w_-]+)")
 ANCHOR_END = re.compile(r"ANCHOR_END:\s*([\w_-]+)")
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
 PLACEHOLDER = re.compile(r"\b(TODO|FIXME|TBD)\b|\bSNIPPET_[A-Z0-9_]+")
+included = set()  # every file some page includes, as a normalised path
 
 for dirpath, _dirs, files in os.walk(src_dir):
     for name in sorted(files):
@@ -126,6 +132,7 @@ for dirpath, _dirs, files in os.walk(src_dir):
             if m.group(2) != "playground" and ":" in target:
                 target, selector = target.split(":", 1)
             file_path = os.path.normpath(os.path.join(dirpath, target))
+            included.add(file_path)
             if not os.path.isfile(file_path):
                 problems.append(f"{where}: {m.group(0)} includes {rel(file_path)}, which does not exist")
                 continue
@@ -165,6 +172,9 @@ for dirpath, _dirs, files in os.walk(src_dir):
         for i, line in enumerate(lines, start=1):
             fm = FENCE.match(line)
             if not fm:
+                if open_fence is not None and INCLUDE.search(line) and "captures/" in line \
+                        and open_info.replace(" ", "") != "text,capture":
+                    problems.append(f"{rel(md_path)}:{i}: a packet capture is included in a ```{open_info} block; write ```text,capture, so that each segment stays on one line")
                 if open_fence is not None and INCLUDE.search(line) and "../" in line:
                     tags = {t.strip() for t in open_info.split(",")}
                     if "rust" in tags and not tags & {"ignore", "compile_fail", "no_run"}:
@@ -177,6 +187,20 @@ for dirpath, _dirs, files in os.walk(src_dir):
                     problems.append(f"{rel(md_path)}:{i}: a code block without a language; `mdbook test` compiles it as Rust. Write ```text for output, ```sh for commands, ```rust for Rust")
             elif marker[0] == open_fence[0] and len(marker) >= len(open_fence) and info == "":
                 open_fence = None
+
+
+# ---- 10. Markdown files that no reader will see ---------------------------
+with open(os.path.join(src_dir, "SUMMARY.md"), encoding="utf-8") as f:
+    summary = f.read()
+pages_listed = {os.path.normpath(os.path.join(src_dir, urllib.parse.unquote(target)))
+                for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", summary)}
+for dirpath, _dirs, files in os.walk(src_dir):
+    for name in sorted(files):
+        md_path = os.path.normpath(os.path.join(dirpath, name))
+        if not name.endswith(".md") or name == "SUMMARY.md":
+            continue
+        if md_path not in pages_listed and md_path not in included:
+            problems.append(f"{rel(md_path)}: neither a page in SUMMARY.md nor included by one; mdBook leaves it out of the book (move its text into a chapter, or delete it)")
 
 
 # ---- 1 and 3: the built HTML ---------------------------------------------
@@ -203,7 +227,11 @@ class Page(html.parser.HTMLParser):
 
 
 pages = {}
-for dirpath, _dirs, files in os.walk(built):
+for dirpath, dirs, files in os.walk(built):
+    # The Chinese book is built into zh-CN/ inside the English one; it is a
+    # book of its own, checked by its own run (check-book.sh docs/book/zh-CN).
+    if "zh-CN" in dirs and os.path.exists(os.path.join(dirpath, "zh-CN", "index.html")):
+        dirs.remove("zh-CN")
     for name in files:
         if name.endswith(".html"):
             path = os.path.normpath(os.path.join(dirpath, name))

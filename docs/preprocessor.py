@@ -16,6 +16,14 @@ after mdBook has resolved the {{#include}}s, and touches nothing else:
    indentation that every line shares is removed, so the code starts at the
    left margin and Python's indentation means what it says.
 
+3. Emphasis in Chinese. CommonMark decides whether `_word_` or `**word**`
+   is emphasis by what stands around the markers, and its rules assume
+   words separated by spaces: in `套接字_不_关闭` the underscores stay
+   literal. The Chinese book's text comes from docs/po/zh-CN.po through
+   mdbook-gettext, which writes emphasis as `_..._`. Outside code, emphasis
+   that touches or holds a Chinese character is written as <em>/<strong>
+   HTML, which needs no such rule. English text is left alone.
+
 mdBook runs it as `python3 preprocessor.py` from the docs/ folder: first with
 `supports RENDERER` (every renderer is fine), then with the book as JSON on
 stdin, expecting the changed book on stdout.
@@ -80,6 +88,46 @@ def dedent(lines, fence_indent):
     return [" " * fence_indent + line[len(common):] if line.strip() else line for line in body]
 
 
+CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
+# `**x**`, `__x__`, `*x*` or `_x_` on one line, the markers not escaped and
+# not part of a longer run; the text inside neither starts nor ends with a
+# space. An underscore inside an English word (RLIMIT_NOFILE) is no marker.
+EMPHASIS = re.compile(
+    r"(?<![\\*_])(\*\*|\*)(?![\s*_])(.+?)(?<![\s\\*_])\1(?![*_])"
+    r"|(?<![\\*_A-Za-z0-9])(__|_)(?![\s*_])(.+?)(?<![\s\\*_])\3(?![*_A-Za-z0-9])"
+)
+CODE_SPAN = re.compile(r"(`+)(?:.+?)\1")
+
+
+def cjk_emphasis(line):
+    """Emphasis that touches or holds a Chinese character, as HTML."""
+    if not re.search(f"[{CJK}]", line):
+        return line
+
+    def html(match):
+        marker = match.group(1) or match.group(3)
+        text = match.group(2) or match.group(4)
+        before = line_part[match.start() - 1:match.start()]
+        after = line_part[match.end():match.end() + 1]
+        if not re.search(f"[{CJK}]", before + text + after):
+            return match.group(0)
+        tag = "strong" if len(marker) == 2 else "em"
+        return f"<{tag}>{text}</{tag}>"
+
+    # Code spans keep their underscores and stars: change only what lies
+    # between them.
+    pieces = []
+    last = 0
+    for span in CODE_SPAN.finditer(line):
+        line_part = line[last:span.start()]
+        pieces.append(EMPHASIS.sub(html, line_part))
+        pieces.append(span.group(0))
+        last = span.end()
+    line_part = line[last:]
+    pieces.append(EMPHASIS.sub(html, line_part))
+    return "".join(pieces)
+
+
 def process(content, where):
     lines = content.split("\n")
     out = []
@@ -87,7 +135,7 @@ def process(content, where):
     while i < len(lines):
         opening = FENCE.match(lines[i])
         if not opening:
-            out.append(lines[i])
+            out.append(cjk_emphasis(lines[i]))
             i += 1
             continue
         indent, marker, language = len(opening.group(1)), opening.group(2), opening.group(3)

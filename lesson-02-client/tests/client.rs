@@ -258,7 +258,9 @@ fn a_server_that_resets_after_our_message_did_not_read_it() {
     ];
     assert!(
         finished.status.success() && finished.stderr.is_empty() && finished.stdout == expected,
-        "expected exit status 0 and stdout {expected:#?}\n{}",
+        "expected exit status 0 and stdout {expected:#?}\n{}\nhint: the reset shows in whichever \
+         call comes next, the send, the shutdown or a read, as \"broken pipe\", \"connection \
+         reset\" or \"not connected\"; each of them means the server is gone",
         finished.describe()
     );
 }

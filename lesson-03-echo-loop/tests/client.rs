@@ -43,10 +43,18 @@ fn echo_through_client(stdin: &[u8], args: &[&str]) -> (Vec<String>, String) {
 /// Checks the server's `disconnected` line counts `bytes`: every byte the
 /// client should have put on the wire, each line's "\n" included.
 fn assert_bytes_echoed(disconnected: &str, bytes: u64) {
+    let expected_end = format!(" disconnected ({bytes} bytes echoed)");
+    let hint = if disconnected.contains(&format!("({bytes} bytes echoed")) {
+        // The count is right: the words around it are not.
+        "the count is right, but the line does not end the way this test expects: has the \
+         server's `disconnected` line changed?"
+    } else {
+        "does the client send every line with its \"\\n\"?"
+    };
     assert!(
-        disconnected.ends_with(&format!(" disconnected ({bytes} bytes echoed)")),
-        "the server logged {disconnected:?}, expected it to echo {bytes} bytes\n\
-         hint: does the client send every line with its \"\\n\"?"
+        disconnected.ends_with(&expected_end),
+        "the server logged {disconnected:?}, expected it to echo {bytes} bytes, and to end the \
+         line with {expected_end:?}\nhint: {hint}"
     );
 }
 
