@@ -9,9 +9,12 @@ passes every stage of check 05-server. Each option is one classic mistake:
   --reply-to-latest  every thread writes to the connection accepted last:
                    fails stage 9, "100 clients at once each get only
                    their own bytes".
+  --one-too-few    counts the client being accepted as well, so the last
+                   place is never given: fails stage 10, where client MAX
+                   of MAX is told it is busy.
 
 Usage: python3 threaded_server.py PORT MAX [--ignore-limit] [--never-free]
-                                          [--reply-to-latest]
+                                          [--reply-to-latest] [--one-too-few]
 """
 import socket
 import sys
@@ -21,6 +24,7 @@ port, limit = int(sys.argv[1]), int(sys.argv[2])
 ignore_limit = "--ignore-limit" in sys.argv
 never_free = "--never-free" in sys.argv
 reply_to_latest = "--reply-to-latest" in sys.argv
+one_too_few = "--one-too-few" in sys.argv
 
 lock = threading.Lock()
 connected = 0
@@ -54,7 +58,9 @@ server.listen(128)
 while True:
     conn, addr = server.accept()
     with lock:
-        full = connected >= limit
+        # MISTAKE with --one-too-few: `connected + 1` counts the new client
+        # twice, so only MAX - 1 clients are ever served at once.
+        full = (connected + 1 if one_too_few else connected) >= limit
         if not full:
             connected += 1
     # MISTAKE with --ignore-limit: the client over the limit is served

@@ -11,7 +11,7 @@
 mod common;
 
 use common::lesson::{
-    QUIET_TIMEOUT, assert_fails_at, assert_passes, go, java, lesson_program, python,
+    QUIET_TIMEOUT, assert_fails_at, assert_passes, go, java, lesson_program, python, unwrapped,
 };
 use lesson_06_polyglot_test::check::Target;
 use lesson_06_polyglot_test::check::hints;
@@ -268,6 +268,22 @@ fn threaded_server_replying_to_the_latest_client_fails_the_hundred_clients() {
 fn threaded_server_ignoring_its_limit_fails_busy_over_the_limit() {
     if let Some(command) = python("threaded_server.py", &["{port}", "{max}", "--ignore-limit"]) {
         assert_fails_at(Target::Server05, QUIET, &command, 10, hints::SAY_BUSY);
+    }
+}
+
+#[test]
+fn threaded_server_one_place_short_fails_busy_over_the_limit_naming_the_client() {
+    let args = ["{port}", "{max}", "--one-too-few"];
+    if let Some(command) = python("threaded_server.py", &args) {
+        let report = assert_fails_at(Target::Server05, QUIET, &command, 10, hints::ECHO_DIFFERS);
+        // The report names the client that was turned away within the limit.
+        let said = unwrapped(&report);
+        assert!(
+            said.contains("client 3 of 3 was not served (the echo differs from what was sent")
+                && said.contains("though the limit is 3"),
+            "a server that says busy to client 3 of a limit of 3 should be reported as \
+             \"client 3 of 3 was not served (...), though the limit is 3\"\n{report}"
+        );
     }
 }
 

@@ -124,7 +124,8 @@ pub fn assert_passes(target: Target, options: &[&str], command: &[String]) {
 }
 
 /// Asserts that `command` passes the stages of `target` before `stage`
-/// (counted from 1), fails `stage` with `hint`, and exits 1.
+/// (counted from 1), fails `stage` with `hint`, and exits 1. Returns the
+/// report, for a test that checks more of what it says.
 #[track_caller]
 pub fn assert_fails_at(
     target: Target,
@@ -132,7 +133,7 @@ pub fn assert_fails_at(
     command: &[String],
     stage: usize,
     hint: &str,
-) {
+) -> String {
     let finished = run_check(target, options, command);
     let report = report(&finished);
     let stages = target.stages();
@@ -163,6 +164,7 @@ pub fn assert_fails_at(
         stages[stage - 1].name,
         finished.describe()
     );
+    report
 }
 
 /// The folder of the programs a student might write.
