@@ -25,8 +25,9 @@
 #      snippet alone, without the workspace's crates; and a packet capture
 #      (docs/captures/*.txt) in a ```text,capture block, which keeps one
 #      segment per line (style/layout.css);
-#   6. a chapter still holds a placeholder (TODO, FIXME, TBD, SNIPPET_...)
-#      where real text or real program output belongs;
+#   6. a chapter still holds a placeholder (TODO, FIXME, TBD, SNIPPET_...,
+#      or a word such as MUTANTS_FIGURES or BENCH_OUTPUT) where real text,
+#      figures or program output belong;
 #   7. a diagram was not drawn: a ```bob block left as code in a page (the
 #      book's preprocessor did not run), or a diagram figure without its SVG;
 #   8. included code still starts indented: a ```python (or rust, java, go)
@@ -110,7 +111,7 @@ INCLUDE = re.compile(r"(\\?)\{\{\s*#(include|rustdoc_include|playground)\s+([^\s
 ANCHOR_START = re.compile(r"ANCHOR:\s*([\w_-]+)")
 ANCHOR_END = re.compile(r"ANCHOR_END:\s*([\w_-]+)")
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
-PLACEHOLDER = re.compile(r"\b(TODO|FIXME|TBD)\b|\bSNIPPET_[A-Z0-9_]+")
+PLACEHOLDER = re.compile(r"\b(TODO|FIXME|TBD)\b|\bSNIPPET_[A-Z0-9_]+|\b[A-Z]+_(FIGURES|OUTPUT|RESULTS|NUMBERS)\b")
 included = set()  # every file some page includes, as a normalised path
 
 for dirpath, _dirs, files in os.walk(src_dir):
