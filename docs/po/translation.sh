@@ -81,8 +81,12 @@ check)
     if echo "$stats" | grep -Eq "fuzzy|untranslated"; then
         echo "the Chinese translation is behind the English text."
         echo "Run: bash docs/po/translation.sh update, then translate what it lists:"
-        msgattrib --no-wrap --untranslated "$work/merged.po" | grep -A1 '^#:' | head -40 || true
-        msgattrib --no-wrap --only-fuzzy "$work/merged.po" | grep -A1 '^#:' | head -40 || true
+        # Where each message is, and its English (the old English too, for
+        # a changed one); the header has no "#:" line and is left out.
+        for which in --untranslated --only-fuzzy; do
+            msgattrib --no-wrap "$which" "$work/merged.po" |
+                grep -E '^(#:|#, fuzzy|#\| msgid |msgid )' | grep -v '^msgid ""$' | head -60 || true
+        done
         exit 1
     fi
     ;;
