@@ -12,9 +12,13 @@ passes every stage of check 05-server. Each option is one classic mistake:
   --one-too-few    counts the client being accepted as well, so the last
                    place is never given: fails stage 10, where client MAX
                    of MAX is told it is busy.
+  --close-silently closes the connection of a client over the limit
+                   without a word: fails stage 10 too, where the client
+                   cannot tell a full server from a broken one.
 
 Usage: python3 threaded_server.py PORT MAX [--ignore-limit] [--never-free]
                                           [--reply-to-latest] [--one-too-few]
+                                          [--close-silently]
 """
 import socket
 import sys
@@ -25,6 +29,7 @@ ignore_limit = "--ignore-limit" in sys.argv
 never_free = "--never-free" in sys.argv
 reply_to_latest = "--reply-to-latest" in sys.argv
 one_too_few = "--one-too-few" in sys.argv
+close_silently = "--close-silently" in sys.argv
 
 lock = threading.Lock()
 connected = 0
@@ -66,7 +71,10 @@ while True:
     # MISTAKE with --ignore-limit: the client over the limit is served
     # anyway, and waits for a thread like everyone else.
     if full and not ignore_limit:
-        conn.sendall(b"ERR server busy\n")
+        # MISTAKE with --close-silently: the client is turned away without
+        # being told why.
+        if not close_silently:
+            conn.sendall(b"ERR server busy\n")
         conn.close()
         continue
     latest = conn

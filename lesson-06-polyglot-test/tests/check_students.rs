@@ -288,6 +288,20 @@ fn threaded_server_one_place_short_fails_busy_over_the_limit_naming_the_client()
 }
 
 #[test]
+fn threaded_server_closing_silently_over_its_limit_fails_busy_over_the_limit() {
+    let args = ["{port}", "{max}", "--close-silently"];
+    if let Some(command) = python("threaded_server.py", &args) {
+        let report = assert_fails_at(Target::Server05, QUIET, &command, 10, hints::SAY_BUSY);
+        let said = unwrapped(&report);
+        assert!(
+            said.contains("client 4 was disconnected without being told why"),
+            "a server that closes the connection of client 4 of a limit of 3 without a word \
+             should be reported as \"client 4 was disconnected without being told why\"\n{report}"
+        );
+    }
+}
+
+#[test]
 fn threaded_server_that_never_frees_a_place_fails_the_last_stage() {
     if let Some(command) = python("threaded_server.py", &["{port}", "{max}", "--never-free"]) {
         assert_fails_at(Target::Server05, QUIET, &command, 11, hints::FREE_THE_PLACE);
