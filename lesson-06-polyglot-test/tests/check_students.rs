@@ -234,6 +234,19 @@ fn upload_client_that_ignores_ok_fails_reports_a_missing_ok() {
 }
 
 #[test]
+fn upload_client_reading_its_file_as_text_fails_sends_exactly_the_file() {
+    if let Some(command) = python("upload_client.py", &["{port}", "{file}", "--text-mode"]) {
+        let report = assert_fails_at(Target::Client04, &[], &command, 4, hints::SEND_THE_FILE);
+        let said = unwrapped(&report);
+        assert!(
+            said.contains("the body differs from the file from byte"),
+            "a client that sends its file decoded and encoded again should be reported as \
+             \"the body differs from the file from byte ...\"\n{report}"
+        );
+    }
+}
+
+#[test]
 fn upload_client_passes_04_client() {
     if let Some(command) = python("upload_client.py", &["{port}", "{file}"]) {
         assert_passes(Target::Client04, &[], &command);
@@ -260,7 +273,13 @@ fn echo_one_at_a_time_fails_05_server_at_the_silent_client() {
 fn threaded_server_replying_to_the_latest_client_fails_the_hundred_clients() {
     let args = ["{port}", "{max}", "--reply-to-latest"];
     if let Some(command) = python("threaded_server.py", &args) {
-        assert_fails_at(Target::Server05, QUIET, &command, 9, hints::OWN_CONNECTION);
+        let report = assert_fails_at(Target::Server05, QUIET, &command, 9, hints::OWN_CONNECTION);
+        // The report shows where the stray echoes went: the latest client.
+        let said = unwrapped(&report);
+        assert!(
+            said.contains("the last client got") && said.contains("not only its own line"),
+            "the report should say that the last client got more than its own line\n{report}"
+        );
     }
 }
 
