@@ -273,13 +273,7 @@ fn echo_one_at_a_time_fails_05_server_at_the_silent_client() {
 fn threaded_server_replying_to_the_latest_client_fails_the_hundred_clients() {
     let args = ["{port}", "{max}", "--reply-to-latest"];
     if let Some(command) = python("threaded_server.py", &args) {
-        let report = assert_fails_at(Target::Server05, QUIET, &command, 9, hints::OWN_CONNECTION);
-        // The report shows where the stray echoes went: the latest client.
-        let said = unwrapped(&report);
-        assert!(
-            said.contains("the last client got") && said.contains("not only its own line"),
-            "the report should say that the last client got more than its own line\n{report}"
-        );
+        assert_fails_at(Target::Server05, QUIET, &command, 9, hints::OWN_CONNECTION);
     }
 }
 
