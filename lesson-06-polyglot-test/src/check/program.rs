@@ -46,9 +46,14 @@ fn running() -> MutexGuard<'static, Vec<Pid>> {
 /// everything they started. For the Ctrl-C handler: the programs run in
 /// process groups of their own, so the terminal's Ctrl-C does not reach them.
 pub fn stop_all_now() {
-    for group in running().drain(..) {
+    let mut list = running();
+    for group in list.drain(..) {
         let _ = kill_process_group(group, Signal::KILL);
     }
+    // The caller exits next. Keep the list locked until then: a stage
+    // starting its program at this moment waits in `Program::start` for the
+    // lock, and so never starts a program nobody would stop.
+    std::mem::forget(list);
 }
 
 /// One stream of the program's output, as it arrives.
@@ -131,9 +136,13 @@ impl Program {
             .stderr(Stdio::piped())
             // 0: a new group whose id is the child's own process id.
             .process_group(0);
+        // Spawn and list it under one lock: a Ctrl-C handled between the
+        // two would find the list without this program and leave it running.
+        let mut list = running();
         let mut child = command.spawn()?;
         let group = Pid::from_child(&child);
-        running().push(group);
+        list.push(group);
+        drop(list);
 
         if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
             // On its own thread: a client busy talking to us is not reading
